@@ -14,11 +14,11 @@ instead.
 Float details.  The tables come from float64 ``log``, ``cos``, division and
 ``numpy.linspace``.  An integer changes only if a last-bit difference in one of
 these moves a value across a q15 rounding midpoint, or moves a filter weight
-across zero.  Over the configurations in the tests (FFT 32..4096, 10..128 mels,
+across zero.  Over the configurations in the tests (FFT 32..8192, 10..128 mels,
 five sample rates, five bands), no filter coefficient comes closer than 9e-7 LSB
 to a midpoint, and no non-zero filter weight is smaller than 2e-6.  No DCT
 coefficient (up to 128 mels) comes closer than 2e-4 LSB to a midpoint, and no
-window sample (lengths 32..4096) closer than 2.6e-5 LSB.  A last-bit error is
+window sample (lengths 32..8192) closer than 2.6e-5 LSB.  A last-bit error is
 about 1e-16 relative.  So the tables do not depend on the numpy build or the
 CPU.  This was checked on a CPU where numpy's ``log`` differs from the C
 library's ``log`` in the last bit for about 0.04 % of arguments.
@@ -53,7 +53,7 @@ __all__ = [
 
 #: The transform lengths ``arm_rfft_init_q15`` accepts, hence the FFT lengths
 #: of ``arm_mfcc_q15``.
-RFFT_Q15_LENGTHS = tuple(1 << k for k in range(5, 13))
+RFFT_Q15_LENGTHS = tuple(1 << k for k in range(5, 14))
 
 _WINDOW_NAMES = ("hann", "hamming")
 
@@ -95,7 +95,7 @@ def _checked_fft_len(fft_len) -> int:
     n = _int_param("fft_len", fft_len)
     if n not in RFFT_Q15_LENGTHS:
         raise ConfigError(
-            f"fft_len={n} must be a power of two in 32..4096 (an arm_rfft_q15 length)"
+            f"fft_len={n} must be a power of two in 32..8192 (an arm_rfft_q15 length)"
         )
     return n
 
@@ -195,7 +195,7 @@ def hann_window_q15(fft_len) -> np.ndarray:
     Rounding is half to even (see :func:`to_q15`).  No sample comes closer
     than 2.6e-5 LSB to a rounding midpoint.
 
-    Assumptions: ``fft_len`` is an ``arm_rfft_q15`` length (32..4096).
+    Assumptions: ``fft_len`` is an ``arm_rfft_q15`` length (32..8192).
     """
     return _cosine_window_q15(fft_len, 0.5, 0.5)
 
@@ -210,7 +210,7 @@ def hamming_window_q15(fft_len) -> np.ndarray:
     Scaling and overflow: the peak 1.0 saturates to 32767; half to even.  No
     sample comes closer than 2.6e-5 LSB to a rounding midpoint.
 
-    Assumptions: ``fft_len`` is an ``arm_rfft_q15`` length (32..4096).
+    Assumptions: ``fft_len`` is an ``arm_rfft_q15`` length (32..8192).
     """
     return _cosine_window_q15(fft_len, 0.54, 0.46)
 
@@ -432,7 +432,7 @@ def _validated_tables(window_q15, filter_pos, filter_len, filter_coefs_q15, dct_
         if window.size not in RFFT_Q15_LENGTHS:
             raise ConfigError(
                 f"window_q15 has {window.size} samples; expected an arm_rfft_q15 length "
-                "(a power of two in 32..4096)"
+                "(a power of two in 32..8192)"
             )
         n_fft = window.size
     else:
@@ -470,8 +470,8 @@ def _validated_tables(window_q15, filter_pos, filter_len, filter_coefs_q15, dct_
         raise ConfigError(
             f"dct_q15 has shape {dct.shape}; expected (n_dct, n_mels)=({rows}, {mels})"
         )
-    if not 1 <= rows <= mels:
-        raise ConfigError(f"dct_q15 has {rows} rows; expected n_dct in 1..n_mels={mels}")
+    if not 0 <= rows <= mels:
+        raise ConfigError(f"dct_q15 has {rows} rows; expected n_dct in 0..n_mels={mels} (0 = log-mel, no DCT)")
     return window, pos, length, coefs, dct
 
 
@@ -533,8 +533,9 @@ class MfccTablesQ15:
         (:func:`hamming_window_q15`).  The mel filter bank comes from
         :func:`mel_filter_bank_q15` and the DCT from :func:`dct_matrix_q15`.
         Any invalid value raises :class:`ConfigError`: fft_len must be a power
-        of two in 32..4096, ``0 <= lower_hz < upper_hz <= sample_rate_hz/2``,
-        ``n_mels >= 1`` and ``1 <= n_dct <= n_mels``.  The same happens for a
+        of two in 32..8192, ``0 <= lower_hz < upper_hz <= sample_rate_hz/2``,
+        ``n_mels >= 1`` and ``0 <= n_dct <= n_mels`` (0: log-mel, an empty
+        DCT).  The same happens for a
         band whose first filter has no FFT bin (see
         :func:`mel_filter_bank_q15`).
         """
@@ -544,11 +545,12 @@ class MfccTablesQ15:
             )
         n_fft = _checked_fft_len(fft_len)
         mels = _checked_n_mels(n_mels)
-        rows = _checked_n_dct(n_dct, mels)
+        rows = 0 if n_dct == 0 and not isinstance(n_dct, bool) else _checked_n_dct(n_dct, mels)
         _checked_band(lower_hz, upper_hz, sample_rate_hz)
         window_q15 = hann_window_q15(n_fft) if window == "hann" else hamming_window_q15(n_fft)
         pos, length, coefs = mel_filter_bank_q15(lower_hz, upper_hz, mels, sample_rate_hz, n_fft)
-        return cls(window_q15, pos, length, coefs, dct_matrix_q15(rows, mels))
+        dct = dct_matrix_q15(rows, mels) if rows else np.zeros((0, mels), np.int16)
+        return cls(window_q15, pos, length, coefs, dct)
 
     @classmethod
     def from_arrays(cls, window_q15, filter_pos, filter_len, filter_coefs_q15, dct_q15, *,
@@ -568,7 +570,7 @@ class MfccTablesQ15:
         arm_rfft_q15 length; ``len(filter_len) == len(filter_pos) == n_mels >=
         1``; ``sum(filter_len) == len(filter_coefs_q15)``; ``filter_pos[m] +
         filter_len[m] <= fft_len//2 + 1``; the DCT shape is ``(n_dct,
-        n_mels)`` with ``1 <= n_dct <= n_mels``.  Zero-length filters are
+        n_mels)`` with ``0 <= n_dct <= n_mels`` (0 rows: log-mel).  Zero-length filters are
         accepted, since ``arm_mfcc_q15`` handles them.
         """
         dct = np.asarray(dct_q15)
