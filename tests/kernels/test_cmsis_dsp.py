@@ -19,7 +19,7 @@ cmsisdsp = pytest.importorskip("cmsisdsp")
 
 from sed_runtime._numba import njit  # noqa: E402
 from sed_runtime.kernels import cmsis_dsp as k  # noqa: E402
-from tests._compare import assert_equal_ints  # noqa: E402
+from _compare import assert_equal_ints  # noqa: E402
 
 I16_MIN, I16_MAX = -32768, 32767
 I32_MIN, I32_MAX = -(2**31), 2**31 - 1
