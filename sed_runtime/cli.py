@@ -1,0 +1,150 @@
+"""Command-line entry points.
+
+Library errors (:class:`sed_runtime.errors.SedError`) become one line on
+stderr and exit code 1; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from sed_runtime.errors import SedError
+
+DEMO_CLIP = "demo_yes_1000ms.wav"
+DEMO_SPEC = {
+    "family": "cmsis-dsp",
+    "sample_rate_hz": 16000,
+    "window_samples": 512,
+    "hop_samples": 256,
+    "fft_len": 512,
+    "n_mels": 40,
+    "lower_hz": 20.0,
+    "upper_hz": 8000.0,
+    "n_dct": 0,
+    "target": "generic",
+}
+
+
+def _run(main, argv) -> int:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        return main(argv)
+    except SedError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+# ---------------------------------------------------------------------------
+# sed-features
+# ---------------------------------------------------------------------------
+
+def _features_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sed-features",
+        description="Compute the integer feature frames a Cortex-M firmware computes for a recording "
+        "(CMSIS-DSP q15 log-mel or MFCC, bit-exact).",
+    )
+    p.add_argument("audio", nargs="?", help="16-bit (or 8/24/32-bit, float) WAV/FLAC/OGG at the spec's sample rate")
+    p.add_argument("--frontend", metavar="SPEC.json", help="frontend spec (JSON; keys documented in README)")
+    p.add_argument("--out", metavar="FILE", help="write frames [frames, bins] here (.npy, or CSV with --format csv)")
+    p.add_argument("--format", choices=("npy", "csv"), default=None, help="output format (default: from --out suffix)")
+    p.add_argument("--target", choices=("generic", "dsp"), help="override the spec's arithmetic target")
+    p.add_argument("--channel", type=int, help="channel of a multi-channel file to use (0-based)")
+    p.add_argument("--demo", action="store_true", help="run on the bundled demo clip with a built-in log-mel spec")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def _features(argv) -> int:
+    from sed_runtime.frontend.cmsis import CmsisFrontend
+    from sed_runtime.frontend.spec import FrontendSpec, load_spec
+    from sed_runtime.io.wavfile import read_pcm16
+
+    args = _features_parser().parse_args(argv)
+    if args.demo:
+        spec_dict = dict(DEMO_SPEC)
+        if args.frontend:
+            spec = load_spec(args.frontend)
+        else:
+            spec = FrontendSpec.from_dict(spec_dict)
+        audio_ref = resources.files("sed_runtime") / "data" / DEMO_CLIP
+        with resources.as_file(audio_ref) as demo_path:
+            samples, _ = read_pcm16(demo_path, spec.sample_rate_hz)
+        audio_name = f"bundled clip {DEMO_CLIP}"
+    else:
+        if not args.audio or not args.frontend:
+            _features_parser().error("AUDIO and --frontend SPEC.json are required (or use --demo)")
+        spec = load_spec(args.frontend)
+        samples, _ = read_pcm16(args.audio, spec.sample_rate_hz, args.channel)
+        audio_name = args.audio
+    if args.target:
+        spec = FrontendSpec.from_dict({**spec.to_dict(), "target": args.target})
+
+    frontend = CmsisFrontend(spec).prepare()
+    t0 = time.perf_counter()
+    frames = frontend.process(samples).copy()
+    elapsed = time.perf_counter() - t0
+
+    if args.out:
+        fmt = args.format or ("csv" if args.out.lower().endswith(".csv") else "npy")
+        out = Path(args.out)
+        if fmt == "npy":
+            np.save(out, frames)
+        else:
+            np.savetxt(out, frames, fmt="%d", delimiter=",")
+        print(f"wrote {frames.shape[0]} frames x {frames.shape[1]} {spec.output} values ({frames.dtype}) to {out}",
+              file=sys.stderr)
+    seconds = samples.shape[0] / spec.sample_rate_hz
+    summary = {
+        "audio": audio_name,
+        "seconds": round(seconds, 3),
+        "frontend": f"{spec.family} {spec.output} fft_len={spec.fft_len} n_mels={spec.n_mels} target={spec.target}",
+        "frames": int(frames.shape[0]),
+        "bins": int(frames.shape[1]),
+        "dtype": str(frames.dtype),
+        "min": int(frames.min()) if frames.size else None,
+        "max": int(frames.max()) if frames.size else None,
+        "x_real_time": round(seconds / elapsed, 1) if elapsed > 0 else None,
+    }
+    if not args.out or args.demo:
+        print(json.dumps(summary))
+        if args.demo and frames.size:
+            _print_bars(frames, spec)
+    return 0
+
+
+def _print_bars(frames: np.ndarray, spec) -> None:
+    """A coarse text spectrogram: one row per mel band group, one column per frame group."""
+    shades = " .:-=+*#%@"
+    rows = min(12, frames.shape[1])
+    cols = min(64, frames.shape[0])
+    lo, hi = float(frames.min()), float(frames.max())
+    band_edges = np.linspace(0, frames.shape[1], rows + 1).astype(int)
+    frame_edges = np.linspace(0, frames.shape[0], cols + 1).astype(int)
+    for r in reversed(range(rows)):
+        line = []
+        for c in range(cols):
+            block = frames[frame_edges[c]:frame_edges[c + 1], band_edges[r]:band_edges[r + 1]]
+            level = (float(block.mean()) - lo) / (hi - lo) if hi > lo else 0.0
+            line.append(shades[min(len(shades) - 1, int(level * len(shades)))])
+        print(f"band {band_edges[r]:3d} |" + "".join(line) + "|")
+    print(f"          {frames.shape[0]} frames, hop {spec.hop_samples} samples ({spec.frame_ms:g} ms)")
+
+
+def features_main(argv=None) -> int:
+    return _run(_features, argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(features_main())
