@@ -1,7 +1,8 @@
 """Fixed-point scalar helpers shared by every kernel.
 
-All helpers are Numba-compiled scalar functions usable both from Python and
-from inside other kernels.  Integer widths are explicit: Numba widens small
+The per-sample helpers are Numba-compiled scalar functions usable both from
+Python and from inside other kernels; :func:`quantize_multiplier`, which runs
+once at prepare time, is plain Python.  Integer widths are explicit: Numba widens small
 integers to int64, so nothing here relies on C's implicit wrap-around; where C
 wraps or saturates, the helper says so and does it explicitly.
 
