@@ -8,12 +8,16 @@ cache next to the source when that directory is writable, otherwise in the
 user's cache directory.  When neither is writable (a read-only install under a
 read-only home) and the user has not chosen ``NUMBA_CACHE_DIR``, the cache goes
 to a per-user directory under the system temporary directory, so importing the
-package never fails for want of a cache location.
+package never fails for want of a cache location.  That directory is used only
+when it is a real directory owned by the user and writable by nobody else
+(Numba's cache files are pickles: a directory another user can write to would
+let them run code in this process); otherwise caching is turned off.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -35,6 +39,20 @@ def _writable(path: Path) -> bool:
     return os.access(path, os.W_OK | os.X_OK)
 
 
+def _private_dir(path: Path) -> bool:
+    """Create ``path`` (mode 0700) if needed; True if it is a directory only this user can write."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = path.lstat()
+    except OSError:
+        return False
+    if not stat.S_ISDIR(st.st_mode) or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return False
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        return False
+    return os.access(path, os.W_OK | os.X_OK)
+
+
 def _user_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "numba"
@@ -48,7 +66,7 @@ def _ensure_cache_location() -> str | None:
     if os.access(package_dir, os.W_OK) or _writable(_user_cache_dir()):
         return None  # Numba's in-tree or user-wide locator will work.
     fallback = Path(tempfile.gettempdir()) / f"sed_runtime-numba-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
-    if _writable(fallback):
+    if _private_dir(fallback):
         _numba_config.CACHE_DIR = str(fallback)
         return str(fallback)
     _OPTIONS["cache"] = False  # nowhere to write: compile per process rather than fail
@@ -65,6 +83,11 @@ def cache_dir_in_use() -> str | None:
 
 def njit(*args, **kwargs):
     """``numba.njit`` with the project's options (cache on, numpy error model, no fastmath)."""
+    if _CACHE_DIR and not _numba_config.CACHE_DIR:
+        # Numba re-reads its config from NUMBA_* variables when one of them changes
+        # (before a compilation), which resets CACHE_DIR; a kernel decorated after
+        # that would find no cache locator and fail to import.
+        _numba_config.CACHE_DIR = _CACHE_DIR
     options = {**_OPTIONS, **kwargs}
     if args and callable(args[0]) and len(args) == 1:
         return numba.njit(**options)(args[0])

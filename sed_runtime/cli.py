@@ -99,10 +99,14 @@ def _features(argv) -> int:
     if args.out:
         fmt = args.format or ("csv" if args.out.lower().endswith(".csv") else "npy")
         out = Path(args.out)
-        if fmt == "npy":
-            np.save(out, frames)
-        else:
-            np.savetxt(out, frames, fmt="%d", delimiter=",")
+        try:
+            with open(out, "wb") as fh:  # a file object: np.save would append ".npy" to a bare path
+                if fmt == "npy":
+                    np.save(fh, frames)
+                else:
+                    np.savetxt(fh, frames, fmt="%d", delimiter=",")
+        except OSError as exc:
+            raise SedError(f"cannot write features to {str(out)!r}: {exc.strerror or exc}") from exc
         print(f"wrote {frames.shape[0]} frames x {frames.shape[1]} {spec.output} values ({frames.dtype}) to {out}",
               file=sys.stderr)
     seconds = samples.shape[0] / spec.sample_rate_hz

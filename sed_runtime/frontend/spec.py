@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ class FeatureQuantization:
     zero_point: int = 0
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.scale, (int, float)) and math.isfinite(self.scale) and self.scale > 0):
+        if isinstance(self.scale, bool) or not (isinstance(self.scale, (int, float)) and math.isfinite(self.scale) and self.scale > 0):
             raise ConfigError(f"quantization.scale={self.scale!r} must be a finite number > 0")
         if isinstance(self.zero_point, bool) or not isinstance(self.zero_point, int) or not -128 <= self.zero_point <= 127:
             raise ConfigError(f"quantization.zero_point={self.zero_point!r} must be an integer in [-128, 127]")
@@ -112,6 +113,12 @@ class FrontendSpec:
             raise ConfigError(f"hop_samples={hop} must not exceed window_samples={window}")
         if isinstance(self.n_dct, bool) or not isinstance(self.n_dct, int) or not 0 <= self.n_dct <= n_mels:
             raise ConfigError(f"n_dct={self.n_dct!r} must be an integer in [0, n_mels={n_mels}] (0 = log-mel)")
+        for name in ("lower_hz", "upper_hz"):
+            value = getattr(self, name)
+            if name == "upper_hz" and value is None:
+                continue  # default: sample_rate_hz / 2
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ConfigError(f"{name}={value!r} must be a number (Hz)")
         upper = rate / 2 if self.upper_hz is None else self.upper_hz
         object.__setattr__(self, "upper_hz", float(upper))
         object.__setattr__(self, "lower_hz", float(self.lower_hz))
@@ -172,6 +179,8 @@ class FrontendSpec:
         if missing:
             raise ConfigError(f"frontend spec is missing required key(s) {missing}")
         if tables is not None:
+            if not isinstance(tables, str):
+                raise ConfigError(f"tables={tables!r} must be a path to an .npz file (a string)")
             path = Path(tables)
             if base_dir is not None and not path.is_absolute():
                 path = base_dir / path
@@ -193,6 +202,8 @@ def load_spec(path: str | Path) -> FrontendSpec:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read frontend spec {str(path)!r}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"frontend spec {str(path)!r} is not UTF-8 text (byte {exc.start}); expected a JSON file") from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
