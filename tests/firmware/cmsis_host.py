@@ -494,11 +494,15 @@ class CmsisHost:
 
         ``mfcc`` comes from ``arm_mfcc_q15`` itself (instance from ``arm_mfcc_init_q15``),
         ``logmel`` from :meth:`logmel_q15`.  ``dct`` is ``[n_dct, n_mels]`` (or flat,
-        row-major).  The input is never modified.
+        row-major).  The input is never modified.  ``n_mels <= fft_len`` is required
+        (ValueError otherwise): ``arm_mfcc_q15`` stores the log-mel vector in its
+        ``fft_len``-sample input buffer, so more mels would write past it.
         """
         fft_len, n_mels, x, window, filter_pos, filter_len, filter_coefs = self._mfcc_tables(
             x, window, filter_pos, filter_len, filter_coefs, fft_len
         )
+        if n_mels > fft_len:
+            raise ValueError(f"arm_mfcc_q15 needs n_mels <= fft_len, got n_mels={n_mels}, fft_len={fft_len}")
         dct = np.asarray(dct)
         if dct.ndim == 2:
             if dct.shape[1] != n_mels:
