@@ -65,6 +65,12 @@ class CmsisFrontend:
     def prepare(self) -> "CmsisFrontend":
         """Build tables and buffers; every error surfaces here."""
         spec = self.spec
+        if spec.n_mels > spec.fft_len:
+            # arm_mfcc_q15 stores the n_mels log-mel values in its fft_len-sample frame buffer
+            raise ConfigError(
+                f"n_mels={spec.n_mels} must not exceed fft_len={spec.fft_len}: arm_mfcc_q15 writes the log-mel "
+                f"values into its fft_len-sample frame buffer, so firmware with this setting overruns memory"
+            )
         tables = self._tables_override
         if tables is None and spec.tables_path is not None:
             arrays = _load_tables_npz(spec.tables_path)

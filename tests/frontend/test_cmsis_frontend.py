@@ -276,3 +276,11 @@ def test_unbuildable_filter_bank_fails_in_prepare():
     frontend = CmsisFrontend(spec)
     with pytest.raises(ConfigError, match="mel filter 0"):
         frontend.prepare()
+
+
+def test_more_mels_than_fft_points_is_refused():
+    """arm_mfcc_q15 would write n_mels values into an fft_len buffer: a firmware memory overrun."""
+    spec = FrontendSpec(sample_rate_hz=22050, window_samples=64, hop_samples=21, fft_len=64, n_mels=80,
+                        lower_hz=300.0, upper_hz=8000.0, n_dct=12)
+    with pytest.raises(ConfigError, match="n_mels=80 must not exceed fft_len=64"):
+        CmsisFrontend(spec).prepare()
