@@ -272,7 +272,7 @@ def test_spec_errors_name_the_value(changes, message):
 
 
 def test_unbuildable_filter_bank_fails_in_prepare():
-    spec = FrontendSpec(sample_rate_hz=16000, window_samples=32, hop_samples=16, fft_len=32, n_mels=128)
+    spec = FrontendSpec(sample_rate_hz=16000, window_samples=64, hop_samples=32, fft_len=64, n_mels=40, lower_hz=20.0)
     frontend = CmsisFrontend(spec)
     with pytest.raises(ConfigError, match="mel filter 0"):
         frontend.prepare()
