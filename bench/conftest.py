@@ -26,3 +26,18 @@ def interleaved_ratio(ours, peer, rounds: int = 15) -> tuple[float, float, float
             (ours_t if fn is ours else peer_t).append(dt)
     mo, mp = statistics.median(ours_t), statistics.median(peer_t)
     return mo / mp, mo, mp
+
+
+GATE_REPORT: list[str] = []
+
+
+def report_gate(line: str) -> None:
+    """Record one gate's measurement for the summary printed at the end of the run."""
+    GATE_REPORT.append(line)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if GATE_REPORT:
+        terminalreporter.section("ratio gates (ours vs peer, same run)")
+        for line in GATE_REPORT:
+            terminalreporter.write_line(line)
