@@ -88,7 +88,7 @@ def test_gate_vs_cmsisdsp_per_frame(n_dct, audio, mfcc_frontend, benchmark):
     )
     benchmark.pedantic(ours, rounds=10, iterations=1)
     report_gate(f"cmsis {'mfcc' if n_dct else 'logmel'}: ours {per_frame_ours * 1e6:.2f} us/frame, cmsisdsp "
-          f"{per_frame_peer * 1e6:.2f} us/frame, ratio {ratio:.3f} (gate <= {GATE}), {x_real_time:.0f}x real time")
+                f"{per_frame_peer * 1e6:.2f} us/frame, ratio {ratio:.3f} (gate <= {GATE}), {x_real_time:.0f}x real time")
     assert ratio <= GATE, f"ours/cmsisdsp per-frame time ratio {ratio:.3f} exceeds the gate {GATE}"
 
 
