@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sed_runtime.errors import SedError
+from sed_runtime.errors import ConfigError, SedError
 
 DEMO_CLIP = "demo_yes_1000ms.wav"
 DEMO_SPEC = {
@@ -53,7 +53,7 @@ def _features_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sed-features",
         description="Compute the integer feature frames a Cortex-M firmware computes for a recording "
-        "(CMSIS-DSP q15 log-mel or MFCC, bit-exact).",
+        "(CMSIS-DSP q15 log-mel or MFCC, or the TFLM micro_speech signal frontend; bit-exact).",
     )
     p.add_argument("audio", nargs="?", help="16-bit (or 8/24/32-bit, float) WAV/FLAC/OGG at the spec's sample rate")
     p.add_argument("--frontend", metavar="SPEC.json", help="frontend spec (JSON; keys documented in README)")
@@ -61,37 +61,45 @@ def _features_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("npy", "csv"), default=None, help="output format (default: from --out suffix)")
     p.add_argument("--target", choices=("generic", "dsp"), help="override the spec's arithmetic target")
     p.add_argument("--channel", type=int, help="channel of a multi-channel file to use (0-based)")
-    p.add_argument("--demo", action="store_true", help="run on the bundled demo clip with a built-in log-mel spec")
+    p.add_argument("--micro-speech", action="store_true",
+                   help="use the built-in TFLM micro_speech frontend spec (family tflm-signal) instead of --frontend")
+    p.add_argument("--demo", action="store_true",
+                   help="run on the bundled demo clip with a built-in log-mel spec (or --micro-speech / --frontend)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
 
 def _features(argv) -> int:
-    from sed_runtime.frontend.cmsis import CmsisFrontend
-    from sed_runtime.frontend.spec import FrontendSpec, load_spec
+    from sed_runtime.frontend import MICRO_SPEECH_SPEC, FrontendSpec, make_frontend
+    from sed_runtime.frontend.spec import load_spec
     from sed_runtime.io.wavfile import read_pcm16
 
     args = _features_parser().parse_args(argv)
+    if args.micro_speech and args.frontend:
+        _features_parser().error("give either --frontend SPEC.json or --micro-speech, not both")
     if args.demo:
-        spec_dict = dict(DEMO_SPEC)
         if args.frontend:
             spec = load_spec(args.frontend)
+        elif args.micro_speech:
+            spec = MICRO_SPEECH_SPEC
         else:
-            spec = FrontendSpec.from_dict(spec_dict)
+            spec = FrontendSpec.from_dict(dict(DEMO_SPEC))
         audio_ref = resources.files("sed_runtime") / "data" / DEMO_CLIP
         with resources.as_file(audio_ref) as demo_path:
             samples, _ = read_pcm16(demo_path, spec.sample_rate_hz)
         audio_name = f"bundled clip {DEMO_CLIP}"
     else:
-        if not args.audio or not args.frontend:
-            _features_parser().error("AUDIO and --frontend SPEC.json are required (or use --demo)")
-        spec = load_spec(args.frontend)
+        if not args.audio or not (args.frontend or args.micro_speech):
+            _features_parser().error("AUDIO and --frontend SPEC.json are required (or --micro-speech instead of --frontend; or --demo)")
+        spec = MICRO_SPEECH_SPEC if args.micro_speech else load_spec(args.frontend)
         samples, _ = read_pcm16(args.audio, spec.sample_rate_hz, args.channel)
         audio_name = args.audio
     if args.target:
+        if not isinstance(spec, FrontendSpec):
+            raise ConfigError(f"--target {args.target} applies to the cmsis-dsp family; the spec is family {spec.family!r}")
         spec = FrontendSpec.from_dict({**spec.to_dict(), "target": args.target})
 
-    frontend = CmsisFrontend(spec).prepare()
+    frontend = make_frontend(spec)
     t0 = time.perf_counter()
     frames = frontend.process(samples).copy()
     elapsed = time.perf_counter() - t0
@@ -113,7 +121,7 @@ def _features(argv) -> int:
     summary = {
         "audio": audio_name,
         "seconds": round(seconds, 3),
-        "frontend": f"{spec.family} {spec.output} fft_len={spec.fft_len} n_mels={spec.n_mels} target={spec.target}",
+        "frontend": _describe(spec),
         "frames": int(frames.shape[0]),
         "bins": int(frames.shape[1]),
         "dtype": str(frames.dtype),
@@ -126,6 +134,12 @@ def _features(argv) -> int:
         if args.demo and frames.size:
             _print_bars(frames, spec)
     return 0
+
+
+def _describe(spec) -> str:
+    if hasattr(spec, "describe"):
+        return spec.describe()
+    return f"{spec.family} {spec.output} fft_len={spec.fft_len} n_mels={spec.n_mels} target={spec.target}"
 
 
 def _print_bars(frames: np.ndarray, spec) -> None:

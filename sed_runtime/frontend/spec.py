@@ -25,6 +25,12 @@ features to the model's int8 input; it is applied in integer arithmetic.
 ``tables`` (optional, JSON only) names an ``.npz`` holding a firmware's own
 tables (``window``, ``filter_pos``, ``filter_len``, ``filter_coefs``, ``dct``),
 relative to the JSON file.
+
+``"family"`` selects the frontend: ``"cmsis-dsp"`` (the default when the key
+is absent) is a :class:`FrontendSpec`; ``"tflm-signal"`` is the TFLM
+micro_speech frontend, a :class:`sed_runtime.frontend.tflm.TflmFrontendSpec`
+(keys = its field names).  :func:`spec_from_dict` and :func:`load_spec`
+dispatch on it.
 """
 
 from __future__ import annotations
@@ -38,10 +44,12 @@ from typing import Any
 
 from sed_runtime.errors import ConfigError
 
-__all__ = ["FeatureQuantization", "FrontendSpec", "load_spec", "TARGETS", "FAMILIES"]
+__all__ = ["FeatureQuantization", "FrontendSpec", "load_spec", "spec_from_dict", "TARGETS", "FAMILIES"]
 
 TARGETS = ("generic", "dsp")
-FAMILIES = ("cmsis-dsp",)
+CMSIS_FAMILY = "cmsis-dsp"
+TFLM_FAMILY = "tflm-signal"  # spec class: sed_runtime.frontend.tflm.TflmFrontendSpec
+FAMILIES = (CMSIS_FAMILY, TFLM_FAMILY)
 WINDOWS = ("hann",)
 _FFT_LENGTHS = (32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
 
@@ -83,7 +91,7 @@ class FrontendSpec:
     n_dct: int = 0
     window: str = "hann"
     target: str = "generic"
-    family: str = "cmsis-dsp"
+    family: str = CMSIS_FAMILY
     quantization: FeatureQuantization | None = None
     tables_path: str | None = field(default=None, compare=False)
 
@@ -94,7 +102,10 @@ class FrontendSpec:
                 raise ConfigError(f"{name}={value!r} must be a positive integer")
             return value
 
-        if self.family not in FAMILIES:
+        if self.family != CMSIS_FAMILY:
+            if self.family in FAMILIES:
+                raise ConfigError(f"family={self.family!r} is not a FrontendSpec family; use spec_from_dict "
+                                  f"(or TflmFrontendSpec) for it")
             raise ConfigError(f"family={self.family!r} is not supported; expected one of {FAMILIES}")
         if self.target not in TARGETS:
             raise ConfigError(f"target={self.target!r} is not a known arithmetic target; expected one of {TARGETS}")
@@ -195,8 +206,26 @@ def _quantization_from_dict(data: dict[str, Any]) -> FeatureQuantization:
     return FeatureQuantization(scale=data["scale"], zero_point=data.get("zero_point", 0))
 
 
-def load_spec(path: str | Path) -> FrontendSpec:
-    """Read a frontend spec from a JSON file (see the module docstring for keys)."""
+def spec_from_dict(data: dict[str, Any], base_dir: Path | None = None):
+    """A spec of the family named by ``data["family"]`` (default ``"cmsis-dsp"``).
+
+    Returns a :class:`FrontendSpec` for ``"cmsis-dsp"`` and a
+    :class:`~sed_runtime.frontend.tflm.TflmFrontendSpec` for ``"tflm-signal"``.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"a frontend spec must be a JSON object, got {type(data).__name__}")
+    family = data.get("family", CMSIS_FAMILY)
+    if family == TFLM_FAMILY:
+        from sed_runtime.frontend.tflm import TflmFrontendSpec  # the TFLM module imports its kernels
+
+        return TflmFrontendSpec.from_dict(data)
+    if family != CMSIS_FAMILY:
+        raise ConfigError(f"family={family!r} is not supported; expected one of {FAMILIES}")
+    return FrontendSpec.from_dict(data, base_dir=base_dir)
+
+
+def load_spec(path: str | Path):
+    """Read a frontend spec of either family from a JSON file (see the module docstring for keys)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -208,4 +237,4 @@ def load_spec(path: str | Path) -> FrontendSpec:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"frontend spec {str(path)!r} is not valid JSON: {exc}") from exc
-    return FrontendSpec.from_dict(data, base_dir=path.parent)
+    return spec_from_dict(data, base_dir=path.parent)

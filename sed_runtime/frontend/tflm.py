@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from sed_runtime.errors import AudioFormatError, ConfigError
+from sed_runtime.frontend.spec import TFLM_FAMILY
 from sed_runtime.kernels.cmsis_mfcc import drop_front
 from sed_runtime.kernels.tflm_signal import (
     PCAN_SNR_BITS,
@@ -77,7 +78,6 @@ __all__ = [
     "pcan_gain_lut",
 ]
 
-TFLM_FAMILY = "tflm-signal"
 OUTPUTS = ("int8", "int16")
 _MIN_FFT_LEN, _MAX_FFT_LEN = 64, 2048  # fft_ops._MIN_FFT_LENGTH / _MAX_FFT_LENGTH
 _BLOCK_FRAMES = 64  # frames computed per kernel call when a chunk is long
