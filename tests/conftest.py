@@ -12,3 +12,15 @@ if "NUMBA_BOUNDSCHECK" not in os.environ and os.environ.get("NUMBA_DISABLE_JIT")
     os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parent.parent / ".numba_cache" / "boundscheck"))
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slow`` run only when SED_SLOW=1 (as .ci/run sets it); otherwise they are skipped."""
+    if os.environ.get("SED_SLOW") == "1":
+        return
+    import pytest
+
+    skip = pytest.mark.skip(reason="slow tier: set SED_SLOW=1 to run")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -693,7 +693,12 @@ class TflmFrontend:
         self._frame = np.zeros(fft_len, np.int16)  # [window:] stays zero: the rfft op's zero padding
         self._fft_tmp = np.zeros(fft_len, np.int16)
         self._spectrum = np.zeros(fft_len + 2, np.int16)
-        self._energy = np.zeros(fft_len // 2 + 1, np.uint32)  # zero outside the filter bank's bins
+        # Zero outside the filter bank's bins.  A block-padded channel may read a few bins
+        # past the spectrum (TFLM reads whatever follows in its arena); the weights there
+        # are zero, so any value gives the same sums: zeros are kept there.
+        fb = stages.filter_bank.tables
+        reach = int((fb.channel_frequency_starts.astype(np.int64) + fb.channel_widths).max())
+        self._energy = np.zeros(max(fft_len // 2 + 1, reach), np.uint32)
         self._fb_work = np.zeros(n_channels + 1, np.uint64)
         self._channels = np.zeros(n_channels, np.uint32)
         self._noise_estimate = np.zeros(n_channels, np.uint32)
@@ -722,11 +727,12 @@ class TflmFrontend:
         n_bins = stages.fft.kiss.fft_len // 2 + 1
         if not 0 <= fb.start_index <= fb.end_index <= n_bins:
             raise ConfigError(f"energy range [{fb.start_index}, {fb.end_index}) must lie within {n_bins} bins")
-        reach = fb.channel_frequency_starts.astype(np.int64) + fb.channel_widths
         wreach = fb.channel_weight_starts.astype(np.int64) + fb.channel_widths
-        if (reach > n_bins).any() or (wreach > fb.weights.shape[0]).any() or (fb.weights < 0).any() \
-                or (fb.unweights < 0).any() or fb.weights.shape != fb.unweights.shape:
-            raise ConfigError("filter bank tables read past the spectrum or the weights, or hold negative weights")
+        if fb.weights.shape != fb.unweights.shape or (wreach > fb.weights.shape[0]).any() \
+                or (fb.channel_frequency_starts < 0).any() or (fb.channel_weight_starts < 0).any():
+            raise ConfigError("filter bank tables are inconsistent: a channel reads past its weights")
+        if (fb.weights < 0).any() or (fb.unweights < 0).any():
+            raise ConfigError("filter bank weights must be >= 0 (TFLM's generator makes them so)")
         if stages.pcan.gain_lut.shape != (125,):
             raise ConfigError(f"PCAN gain table has shape {stages.pcan.gain_lut.shape}; expected (125,)")
         if stages.int8.value_div < 1:

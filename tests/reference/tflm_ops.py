@@ -19,7 +19,7 @@ from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as sch
 
 __all__ = ["SignalOp", "window_op", "fft_auto_scale_op", "rfft_op", "energy_op", "filter_bank_op",
            "filter_bank_square_root_op", "spectral_subtraction_op", "pcan_op", "filter_bank_log_op",
-           "preprocessor_constants"]
+           "preprocessor_constants", "SignalChain"]
 
 _TYPES = {
     np.dtype(np.int8): schema.TensorType.INT8,
@@ -158,3 +158,122 @@ def preprocessor_constants(path) -> dict:
         else:
             found["builtin"].append((names[max(code.builtinCode, code.deprecatedBuiltinCode)], consts))
     return found
+
+
+class SignalChain:
+    """The micro_speech op chain up to ``SignalFilterBankLog`` as one model, for any parameters.
+
+    Window -> FftAutoScale -> Rfft -> Energy -> FilterBank -> FilterBankSquareRoot
+    -> FilterBankSpectralSubtraction -> [PCAN] -> FilterBankLog, wired as
+    ``audio_preprocessor.py`` wires them, with the integer parameters of a
+    :class:`sed_runtime.frontend.tflm.TflmStages`.  Input int16[window],
+    output int16[n_channels] (the log features); with ``stages.int8.enabled``
+    the graph continues with micro_speech's int32 tail as the TFLite converter
+    emits it (CAST, MUL, ADD, DIV, ADD, MINIMUM, MAXIMUM, CAST) and outputs
+    int8[n_channels].
+    Energy bins outside the filter bank's range are left as the arena holds
+    them; the filter bank gives them zero weight, so they cannot matter.
+    """
+
+    def __init__(self, stages, window_samples: int, n_channels: int):
+        w, fb, nr, pcan, log = (stages.window, stages.filter_bank.tables, stages.noise_reduction, stages.pcan,
+                                stages.log)
+        fft_len = stages.fft.kiss.fft_len
+        n_bins = fft_len // 2 + 1
+        T = lambda shape, dtype, name, data=None: me.Tensor(  # noqa: E731
+            shape=shape, dtype=_TYPES[np.dtype(dtype)], name=name,
+            **({} if data is None else {"data": np.ascontiguousarray(data, dtype=dtype)}))
+        audio = T((window_samples,), np.int16, "audio")
+        windowed = T((window_samples,), np.int16, "windowed")
+        scaled = T((window_samples,), np.int16, "scaled")
+        scale_bits = T((), np.int32, "scale_bits")
+        spectrum = T((fft_len + 2,), np.int16, "spectrum")
+        energy = T((n_bins,), np.uint32, "energy")
+        banks = T((n_channels,), np.uint64, "banks")
+        roots = T((n_channels,), np.uint32, "roots")
+        cleaned = T((n_channels,), np.uint32, "cleaned")
+        noise = T((n_channels,), np.uint32, "noise")
+        gained = T((n_channels,), np.uint32, "gained")
+        logs = T((n_channels,), np.int16, "logs")
+        consts = [T(w.weights.shape, np.int16, "window", w.weights)]
+        fb_consts = [T(a.shape, np.int16, f"fb{i}", a) for i, a in enumerate(
+            (fb.weights, fb.unweights, fb.channel_frequency_starts, fb.channel_weight_starts, fb.channel_widths))]
+        lut = T(pcan.gain_lut.shape, np.int16, "lut", pcan.gain_lut)
+
+        def op(code, options, inputs, outputs):
+            o = me.Operator(opcode=schema.BuiltinOperator.CUSTOM, custom_code=code, inputs=inputs, outputs=outputs)
+            o._fb.customOptions = list(flexbuffers.Dumps(options))
+            o._fb.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
+            return o
+
+        ops = [
+            op("SignalWindow", {"shift": int(w.shift)}, [audio, consts[0]], [windowed]),
+            op("SignalFftAutoScale", {}, [windowed], [scaled, scale_bits]),
+            op("SignalRfft", {"T": int(schema.TensorType.INT16), "fft_length": int(fft_len)}, [scaled], [spectrum]),
+            op("SignalEnergy", {"end_index": int(fb.end_index), "start_index": int(fb.start_index)},
+               [spectrum], [energy]),
+            op("SignalFilterBank", {"num_channels": int(n_channels)}, [energy] + fb_consts, [banks]),
+            op("SignalFilterBankSquareRoot", {}, [banks, scale_bits], [roots]),
+            op("SignalFilterBankSpectralSubtraction",
+               dict(alternate_one_minus_smoothing=int(nr.alternate_one_minus_smoothing),
+                    alternate_smoothing=int(nr.alternate_smoothing), clamping=bool(nr.clamping),
+                    min_signal_remaining=int(nr.min_signal_remaining), num_channels=int(n_channels),
+                    one_minus_smoothing=int(nr.one_minus_smoothing), smoothing=int(nr.smoothing),
+                    smoothing_bits=int(nr.smoothing_bits), spectral_subtraction_bits=int(nr.spectral_subtraction_bits)),
+               [roots], [cleaned, noise]),
+        ]
+        log_input = cleaned
+        tensors = [audio, windowed, scaled, scale_bits, spectrum, energy, banks, roots, cleaned, noise, logs]
+        tensors += consts + fb_consts
+        if pcan.enabled:
+            ops.append(op("SignalPCAN", {"snr_shift": int(pcan.snr_shift)}, [cleaned, noise, lut], [gained]))
+            log_input = gained
+            tensors += [gained, lut]
+        ops.append(op("SignalFilterBankLog", {"input_correction_bits": int(log.correction_bits),
+                                              "output_scale": int(log.output_scale)}, [log_input], [logs]))
+        output = logs
+        q = stages.int8
+        if q.enabled:
+            B = schema.BuiltinOperator
+
+            def builtin(code, inputs, outputs, options_type=None, options=None):
+                o = me.Operator(opcode=code, inputs=inputs, outputs=outputs)
+                if options is not None:
+                    o._fb.builtinOptionsType = options_type
+                    o._fb.builtinOptions = options
+                return o
+
+            def scalar(name, value):
+                return T((), np.int32, name, np.array(value, np.int32))
+
+            wide = [T((n_channels,), np.int32, f"wide{i}") for i in range(7)]
+            k = [scalar("scale", q.value_scale), scalar("rounding", q.value_rounding), scalar("div", q.value_div),
+                 scalar("offset", q.offset), scalar("hi", 127), scalar("lo", -128)]
+            output = T((n_channels,), np.int8, "features")
+            opts = schema.BuiltinOptions
+            ops += [
+                builtin(B.CAST, [logs], [wide[0]]),
+                builtin(B.MUL, [wide[0], k[0]], [wide[1]], opts.MulOptions, schema.MulOptionsT()),
+                builtin(B.ADD, [wide[1], k[1]], [wide[2]], opts.AddOptions, schema.AddOptionsT()),
+                builtin(B.DIV, [wide[2], k[2]], [wide[3]], opts.DivOptions, schema.DivOptionsT()),
+                builtin(B.ADD, [wide[3], k[3]], [wide[4]], opts.AddOptions, schema.AddOptionsT()),
+                builtin(B.MINIMUM, [wide[4], k[4]], [wide[5]]),
+                builtin(B.MAXIMUM, [wide[5], k[5]], [wide[6]]),
+                builtin(B.CAST, [wide[6]], [output]),
+            ]
+            tensors += wide + k + [output]
+        model = me.Model(subgraphs=[me.Subgraph(tensors=tensors, operators=ops, inputs=[audio], outputs=[output])])
+        self.model_bytes = bytes(model.build())
+        self.interpreter = runtime.Interpreter.from_bytes(self.model_bytes, arena_size=1 << 21)
+        self.window_samples = window_samples
+
+    def frames(self, samples: np.ndarray, hop: int) -> np.ndarray:
+        """Every complete window of ``samples`` (hop ``hop``), one Invoke each, from a fresh state."""
+        self.interpreter.reset()
+        n = 0 if samples.shape[0] < self.window_samples else 1 + (samples.shape[0] - self.window_samples) // hop
+        out = []
+        for k in range(n):
+            self.interpreter.set_input(samples[k * hop:k * hop + self.window_samples], 0)
+            self.interpreter.invoke()
+            out.append(np.array(self.interpreter.get_output(0)))
+        return np.array(out).reshape(n, -1)
