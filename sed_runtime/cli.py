@@ -164,5 +164,16 @@ def features_main(argv=None) -> int:
     return _run(_features, argv)
 
 
+# ---------------------------------------------------------------------------
+# sed-eval
+# ---------------------------------------------------------------------------
+
+def eval_main(argv=None) -> int:
+    """``sed-eval``: score detections against reference annotations (see :mod:`sed_runtime.eval.command`)."""
+    from sed_runtime.eval.command import main
+
+    return _run(main, argv)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(features_main())
