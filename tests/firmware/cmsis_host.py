@@ -28,7 +28,8 @@ no ``ARM_MATH_ROUNDING``, no ``ARM_MFCC_USE_CFFT``.
 Source directory: the ``source`` argument, else ``$SED_CMSIS_DSP_SRC``, else the
 sdist is fetched from the package index (file URL from the index's simple page,
 sha256 checked) and unpacked under the user cache
-(``$XDG_CACHE_HOME`` or ``~/.cache``, then ``sed_runtime/cmsisdsp-1.10.3``).
+(``$XDG_CACHE_HOME`` or ``~/.cache``, then ``sed_runtime/cmsisdsp-1.10.3``) by
+``examples/firmware/fetch_cmsis.py``, which the firmware build shares.
 Built libraries are cached under ``sed_runtime/cmsis_host/<key>/`` where the
 key hashes the compiled sources and headers, the helper C file, the flags and
 the compiler version.
@@ -42,26 +43,20 @@ from __future__ import annotations
 import argparse
 import ctypes
 import hashlib
-import html.parser
-import json
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
-SDIST_NAME = "cmsisdsp"
-SDIST_VERSION = "1.10.3"
-SDIST_FILE = f"{SDIST_NAME}-{SDIST_VERSION}.tar.gz"
-SDIST_SHA256 = "307d32298faa7c58db912851027fce35f886fec7eb1a27c4b309ce1a97f47519"
-DEFAULT_INDEX = "https://pypi.org/simple/"
+# The sdist download is shared with the reference firmware's build (examples/firmware/).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "firmware"))
+import fetch_cmsis  # noqa: E402
+from fetch_cmsis import SDIST_NAME, SDIST_VERSION, cache_root  # noqa: E402
 
 # Per-folder "unity" sources of CMSIS-DSP (each #includes all .c files of its folder).
 UNITY_SOURCES = (
@@ -114,137 +109,17 @@ class CmsisHostError(RuntimeError):
 # --------------------------------------------------------------------------- paths
 
 
-def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "sed_runtime"
-
-
 def find_compiler() -> str | None:
     cc = os.environ.get("CC", "gcc")
     return shutil.which(cc)
 
 
-def _is_source_tree(path: Path) -> bool:
-    return (path / "Include" / "arm_math.h").is_file() and (path / "Source" / UNITY_SOURCES[0]).is_file()
-
-
-def _index_urls() -> list[str]:
-    urls = []
-    for var in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"):
-        urls += os.environ.get(var, "").split()
-    if DEFAULT_INDEX not in urls:
-        urls.append(DEFAULT_INDEX)
-    return urls
-
-
-class _Anchors(html.parser.HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.hrefs: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "a":
-            href = dict(attrs).get("href")
-            if href:
-                self.hrefs.append(href)
-
-
-def _sdist_url_from_index(index: str) -> str | None:
-    page = urllib.parse.urljoin(index.rstrip("/") + "/", f"{SDIST_NAME}/")
-    req = urllib.request.Request(
-        page,
-        headers={"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"},
-    )
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        body = resp.read()
-        ctype = resp.headers.get("Content-Type", "")
-    if "json" in ctype:
-        for f in json.loads(body)["files"]:
-            if f["filename"] == SDIST_FILE:
-                return urllib.parse.urljoin(page, f["url"])
-        return None
-    parser = _Anchors()
-    parser.feed(body.decode("utf-8", "replace"))
-    for href in parser.hrefs:
-        url = urllib.parse.urljoin(page, href)
-        if Path(urllib.parse.urlsplit(url).path).name == SDIST_FILE:
-            return url.split("#", 1)[0]
-    return None
-
-
-def download_sdist(dest_dir: Path) -> Path:
-    """Fetch the pinned sdist (sha256-checked) into dest_dir; return the tarball path."""
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    tarball = dest_dir / SDIST_FILE
-    if tarball.is_file() and hashlib.sha256(tarball.read_bytes()).hexdigest() == SDIST_SHA256:
-        return tarball
-    errors = []
-    for index in _index_urls():
-        try:
-            url = _sdist_url_from_index(index)
-            if url is None:
-                errors.append(f"{index}: no {SDIST_FILE}")
-                continue
-            with urllib.request.urlopen(url, timeout=300) as resp:
-                data = resp.read()
-        except Exception as exc:  # network / index format problems: try the next index
-            errors.append(f"{index}: {exc}")
-            continue
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != SDIST_SHA256:
-            errors.append(f"{url}: sha256 {digest} != {SDIST_SHA256}")
-            continue
-        tmp = tarball.with_suffix(f".part{os.getpid()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, tarball)
-        return tarball
-    raise CmsisHostError(f"could not download {SDIST_FILE}: " + "; ".join(errors))
-
-
 def ensure_source(source: str | os.PathLike | None = None) -> Path:
-    """Return a CMSIS-DSP source tree (a directory with Include/ and Source/)."""
-    if source is None:
-        source = os.environ.get("SED_CMSIS_DSP_SRC") or None
-    if source is not None:
-        path = Path(source).expanduser()
-        for cand in (path, path / f"{SDIST_NAME}-{SDIST_VERSION}"):
-            if _is_source_tree(cand):
-                return cand.resolve()
-        raise CmsisHostError(f"{path} is not a CMSIS-DSP source tree (needs Include/arm_math.h and Source/)")
-
-    root = cache_root() / f"{SDIST_NAME}-{SDIST_VERSION}"
-    tree = root / "src" / f"{SDIST_NAME}-{SDIST_VERSION}"
-    if _is_source_tree(tree):
-        return tree
-    tarball = download_sdist(root)
-    staging = Path(tempfile.mkdtemp(prefix="src.", dir=root))
+    """A CMSIS-DSP source tree: ``source``, ``$SED_CMSIS_DSP_SRC`` or the downloaded sdist (see fetch_cmsis)."""
     try:
-        with tarfile.open(tarball, "r:gz") as tf:
-            top = f"{SDIST_NAME}-{SDIST_VERSION}/"
-            wanted = [
-                m
-                for m in tf.getmembers()
-                if m.name.startswith(top)
-                and m.name[len(top):].split("/", 1)[0] in ("Include", "PrivateInclude", "Source", "LICENSE")
-            ]
-            for m in wanted:
-                if not (m.isfile() or m.isdir()) or ".." in Path(m.name).parts or m.name.startswith("/"):
-                    raise CmsisHostError(f"unexpected member in {SDIST_FILE}: {m.name}")
-            if hasattr(tarfile, "data_filter"):
-                tf.extractall(staging, members=wanted, filter="data")
-            else:  # pragma: no cover - old Python without extraction filters
-                tf.extractall(staging, members=wanted)
-        (root / "src").mkdir(exist_ok=True)
-        try:
-            os.replace(staging / f"{SDIST_NAME}-{SDIST_VERSION}", tree)
-        except OSError:
-            if not _is_source_tree(tree):  # lost a race only if the winner finished
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    if not _is_source_tree(tree):
-        raise CmsisHostError(f"unpacked {SDIST_FILE} lacks the expected sources")
-    return tree
+        return fetch_cmsis.ensure_source(source)
+    except fetch_cmsis.CmsisSourceError as exc:
+        raise CmsisHostError(str(exc)) from exc
 
 
 # --------------------------------------------------------------------------- build
