@@ -165,6 +165,43 @@ def features_main(argv=None) -> int:
 
 
 # ---------------------------------------------------------------------------
+# sed-stamp
+# ---------------------------------------------------------------------------
+
+def _stamp(argv) -> int:
+    from sed_runtime.model.metadata import read_metadata, write_metadata
+
+    p = argparse.ArgumentParser(
+        prog="sed-stamp",
+        description="Write a model's metadata (sample rate, frontend, window/stride in frames, labels, default "
+        "decision parameters) into the model (.onnx metadata_props, .tflite metadata buffer), checked against "
+        "its graph; or show the metadata a model carries.",
+    )
+    p.add_argument("model", help="quantized model (.onnx or .tflite)")
+    p.add_argument("--metadata", metavar="META.json", help="metadata to stamp (JSON; keys documented in README)")
+    p.add_argument("--out", metavar="OUT", help="write the stamped model here (default: in place)")
+    p.add_argument("--sidecar", action="store_true", help=".tflite: write <model>.json beside it, model unchanged")
+    p.add_argument("--show", action="store_true", help="print the model's metadata as JSON and exit")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    args = p.parse_args(argv)
+    if args.show:
+        print(read_metadata(args.model).to_json(indent=2))
+        return 0
+    if not args.metadata:
+        p.error("--metadata META.json is required (or --show)")
+    target = write_metadata(args.model, args.metadata, out_path=args.out, sidecar=args.sidecar)
+    meta = read_metadata(args.model if args.sidecar else target)
+    print(f"stamped {target}: {len(meta.labels)} labels, window {meta.window_frames} x {meta.bins} "
+          f"{meta.frontend.get('family', 'cmsis-dsp')} frames at {meta.sample_rate_hz} Hz, "
+          f"stride {meta.stride_frames}", file=sys.stderr)
+    return 0
+
+
+def stamp_main(argv=None) -> int:
+    return _run(_stamp, argv)
+
+
+# ---------------------------------------------------------------------------
 # sed-eval
 # ---------------------------------------------------------------------------
 
