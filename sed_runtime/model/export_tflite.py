@@ -105,9 +105,10 @@ def _enum_value(schema, enum_name: str, value: Any, where: str) -> int:
     enum = getattr(schema, enum_name)
     members = {k: v for k, v in vars(enum).items() if not k.startswith("_")}
     if isinstance(value, str):
-        if value.upper() not in members:
+        by_name = {k.upper(): v for k, v in members.items()}
+        if value.upper() not in by_name:
             raise ModelError(f"{where}={value!r} is not a {enum_name}; expected one of {sorted(members)}")
-        return int(members[value.upper()])
+        return int(by_name[value.upper()])
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and int(value) in members.values():
         return int(value)
     raise ModelError(f"{where}={value!r} is not a {enum_name}; expected one of {sorted(members)}")

@@ -16,6 +16,7 @@ from conftest import SHARED
 from sed_runtime.errors import ModelError, UnsupportedOperatorError
 from sed_runtime.model.export_tflite import export_tflite
 from sed_runtime.model.graph import SUPPORTED_OPS, Graph, Operator, Quantization, Tensor
+from sed_runtime.model.tflite_import import import_tflite
 
 runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema  # noqa: E402
@@ -241,57 +242,13 @@ def test_graph_refuses_unsupported_kind():
 
 
 # ---------------------------------------------------------------------------
-# micro_speech: flatbuffer -> Graph -> flatbuffer gives the same scores
+# micro_speech: flatbuffer -> Graph (the TFLite importer) -> flatbuffer gives the same scores
 # ---------------------------------------------------------------------------
-
-def _read_graph(path) -> Graph:
-    """The project's TFLite importer; a small reader here until it exists."""
-    try:
-        from sed_runtime.model.tflite_import import import_tflite
-    except ImportError:
-        return _minimal_tflite_reader(path.read_bytes())
-    return import_tflite(path)
-
-
-def _enum_names(enum) -> dict[int, str]:
-    return {v: k for k, v in vars(enum).items() if not k.startswith("_")}
-
-
-def _minimal_tflite_reader(data: bytes) -> Graph:
-    m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
-    sg = m.subgraphs[0]
-    dtypes = {schema.TensorType.INT8: np.int8, schema.TensorType.INT32: np.int32,
-              schema.TensorType.FLOAT32: np.float32, schema.TensorType.INT16: np.int16}
-    tensors = []
-    for i, t in enumerate(sg.tensors):
-        dtype = np.dtype(dtypes[t.type])
-        quant = None
-        if t.quantization is not None and t.quantization.scale is not None and len(t.quantization.scale):
-            quant = Quantization(t.quantization.scale, t.quantization.zeroPoint, t.quantization.quantizedDimension)
-        buf = m.buffers[t.buffer].data
-        values = None if buf is None or len(buf) == 0 else np.frombuffer(bytes(np.asarray(buf, np.uint8)), dtype)
-        tensors.append(Tensor(i, t.name.decode(), tuple(t.shape), dtype, quant, values))
-    ops_by_code = _enum_names(schema.BuiltinOperator)
-    enums = {"padding": _enum_names(schema.Padding), "fusedActivationFunction": _enum_names(schema.ActivationFunctionType)}
-    operators = []
-    for k, op in enumerate(sg.operators):
-        code = m.operatorCodes[op.opcodeIndex]
-        kind = ops_by_code[max(code.builtinCode, code.deprecatedBuiltinCode)]
-        options = {}
-        for key, value in vars(op.builtinOptions or object()).items():
-            if key in ("weightsFormat", "asymmetricQuantizeInputs", "quantizedBiasType", "quantSpec"):
-                continue
-            value = enums[key][value] if key in enums else value
-            snake = "".join("_" + c.lower() if c.isupper() else c for c in key)
-            options[snake] = value.tolist() if isinstance(value, np.ndarray) else value
-        operators.append(Operator(kind, f"op{k}", op.inputs, op.outputs, options))
-    return Graph(tensors, operators, tuple(sg.inputs), tuple(sg.outputs))
-
 
 def test_micro_speech_round_trip():
     path = MICRO_SPEECH / "micro_speech_quantized.tflite"
     golden = np.load(MICRO_SPEECH / "golden.npz")
-    exported = export_tflite(_read_graph(path))
+    exported = export_tflite(import_tflite(path))
     for clip in ("yes", "no", "noise", "silence"):
         features = golden[f"{clip}_1000ms_features"].reshape(1, -1)
         (original,) = run_tflm(path.read_bytes(), [features])

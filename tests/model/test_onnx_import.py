@@ -138,6 +138,26 @@ def test_network_close_to_onnxruntime(name, qdq):
     assert np.mean(d <= 0.5 + TOL) >= 0.3, report(name, d)
 
 
+QUANTIZER_VARIANTS = {
+    "per_tensor_weights": {"per_channel": False},
+    "per_tensor_qoperator": {"per_channel": False, "qdq": False},
+    "weights_with_qdq_pair": {"extra_options": {"AddQDQPairToWeight": True}},
+    "dedicated_qdq_pairs": {"extra_options": {"DedicatedQDQPair": True}},
+    "symmetric_activations": {"extra_options": {"ActivationSymmetric": True}},  # keeps Relu nodes: fused here
+    "kept_activations": {"extra_options": {"QDQKeepRemovableActivations": True}},
+}
+
+
+@pytest.mark.parametrize("variant", QUANTIZER_VARIANTS)
+@pytest.mark.parametrize("name", ["residual", "sequence"])
+def test_quantizer_options(name, variant):
+    qmodel = quantize(ZOO[name](1), seed=1, **QUANTIZER_VARIANTS[variant])
+    graph = import_onnx(qmodel)
+    d = lsb_differences(qmodel, graph, calibration_like_int8(qmodel, 10, seed=5))
+    print(report(f"{name} ({variant})", d))
+    assert d.max() <= 3 + TOL, report(name, d)
+
+
 def test_layout_and_weights():
     """NCHW -> NHWC once at import: input shape, conv OHWI and depthwise 1HWC weights, quantized dims."""
     net = FloatNet("x", (1, 2, 9, 7), seed=3)
