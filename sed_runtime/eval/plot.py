@@ -57,7 +57,7 @@ def plot_det(rows: Sequence, path: str | Path, title: str = "", data_note: str =
         points.append((_field(row, "fa_per_hour"), 1.0 - recall, _field(row, "threshold")))
     if not points:
         raise SedError("nothing to plot: no operating point has a recall (no reference events)")
-    points.sort(key=lambda p: (p[0], p[1]))
+    points.sort(key=lambda p: -p[2])  # traced along the threshold, high to low
     positive = [p[0] for p in points if p[0] > 0]
     floor = min(positive) / 2 if positive else 0.01
     xs = [p[0] if p[0] > 0 else floor for p in points]
