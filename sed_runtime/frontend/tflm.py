@@ -50,12 +50,12 @@ import numpy as np
 
 from sed_runtime.errors import AudioFormatError, ConfigError
 from sed_runtime.frontend.spec import TFLM_FAMILY
-from sed_runtime.kernels.cmsis_mfcc import drop_front
 from sed_runtime.kernels.tflm_signal import (
     PCAN_SNR_BITS,
     KissFftrInt16Tables,
     kiss_fftr_int16_tables,
-    signal_frames,
+    pack_signal_frames,
+    stream_signal_frames,
 )
 
 __all__ = [
@@ -688,26 +688,29 @@ class TflmFrontend:
         stages = self._stages_override or TflmStages.from_spec(spec)
         self._check_stages(stages)
         self.stages = stages
-        fft_len = stages.fft.kiss.fft_len
-        n_channels = spec.n_channels
-        self._frame = np.zeros(fft_len, np.int16)  # [window:] stays zero: the rfft op's zero padding
-        self._fft_tmp = np.zeros(fft_len, np.int16)
-        self._spectrum = np.zeros(fft_len + 2, np.int16)
+        self._quantize = stages.int8.enabled
+        fb = stages.filter_bank.tables
         # Zero outside the filter bank's bins.  A block-padded channel may read a few bins
         # past the spectrum (TFLM reads whatever follows in its arena); the weights there
         # are zero, so any value gives the same sums: zeros are kept there.
-        fb = stages.filter_bank.tables
         reach = int((fb.channel_frequency_starts.astype(np.int64) + fb.channel_widths).max())
-        self._energy = np.zeros(max(fft_len // 2 + 1, reach), np.uint32)
-        self._fb_work = np.zeros(n_channels + 1, np.uint64)
-        self._channels = np.zeros(n_channels, np.uint32)
-        self._noise_estimate = np.zeros(n_channels, np.uint32)
-        nr = stages.noise_reduction
-        self._nr_args = (nr.smoothing, nr.one_minus_smoothing, nr.alternate_smoothing,
-                         nr.alternate_one_minus_smoothing, nr.min_signal_remaining, nr.smoothing_bits,
-                         nr.spectral_subtraction_bits, nr.clamping)
-        self._capacity = spec.window_samples + _BLOCK_FRAMES * spec.hop_samples
-        self._buf = np.zeros(self._capacity, np.int16)
+        nr, pcan, log, q = stages.noise_reduction, stages.pcan, stages.log, stages.int8
+        self._pack = pack_signal_frames(
+            window=stages.window.weights, window_shift=stages.window.shift, kiss=stages.fft.kiss,
+            energy_start=fb.start_index, energy_end=fb.end_index,
+            energy_len=max(stages.fft.kiss.fft_len // 2 + 1, reach), weights=fb.weights, unweights=fb.unweights,
+            channel_frequency_starts=fb.channel_frequency_starts, channel_weight_starts=fb.channel_weight_starts,
+            channel_widths=fb.channel_widths, smoothing=nr.smoothing, one_minus_smoothing=nr.one_minus_smoothing,
+            alternate_smoothing=nr.alternate_smoothing, alternate_one_minus_smoothing=nr.alternate_one_minus_smoothing,
+            min_signal_remaining=nr.min_signal_remaining, smoothing_bits=nr.smoothing_bits,
+            spectral_subtraction_bits=nr.spectral_subtraction_bits, clamping=nr.clamping, enable_pcan=pcan.enabled,
+            gain_lut=pcan.gain_lut, snr_shift=pcan.snr_shift, log_output_scale=log.output_scale,
+            correction_bits=log.correction_bits, value_scale=q.value_scale, value_rounding=q.value_rounding,
+            value_div=q.value_div, offset=q.offset)
+        self._noise_estimate = self._pack.noise_estimate
+        self._hop, self._window = spec.hop_samples, spec.window_samples
+        self._buf = np.zeros(spec.window_samples + _BLOCK_FRAMES * spec.hop_samples, np.int16)
+        self._state = np.zeros(1, np.int64)  # [samples buffered in _buf]
         self._allocate_output(_BLOCK_FRAMES)
         self._prepared = True
         self.reset()
@@ -745,7 +748,7 @@ class TflmFrontend:
 
     def reset(self) -> None:
         """Start a new stream: forget buffered audio and zero the noise estimate (as TFLM's op reset)."""
-        self._fill = 0
+        self._state[0] = 0
         self._noise_estimate[:] = 0
         self.frames_emitted = 0
         self.samples_seen = 0
@@ -781,40 +784,17 @@ class TflmFrontend:
                 f"process() expects a 1-D int16 array of mono samples, got "
                 f"{type(samples).__name__} dtype={getattr(samples, 'dtype', None)} ndim={getattr(samples, 'ndim', None)}"
             )
-        spec, st = self.spec, self.stages
-        hop, window = spec.hop_samples, spec.window_samples
         n_in = samples.shape[0]
-        bound = (self._fill + n_in) // hop + 1
-        if bound > self._out_s16.shape[0]:
-            self._allocate_output(max(bound, 2 * self._out_s16.shape[0]))
-        kiss, fb, pcan, log, q = st.fft.kiss, st.filter_bank.tables, st.pcan, st.log, st.int8
-        count = 0
-        pos = 0
-        buf = self._buf
-        while True:
-            take = min(self._capacity - self._fill, n_in - pos)
-            if take:
-                buf[self._fill:self._fill + take] = samples[pos:pos + take]
-                self._fill += take
-                pos += take
-            n = 0 if self._fill < window else 1 + (self._fill - window) // hop
-            if n:
-                signal_frames(buf, n, hop, st.window.weights, st.window.shift, self._frame, self._fft_tmp,
-                              self._spectrum, kiss.factors, kiss.leaf_order, kiss.twiddles, kiss.super_twiddles,
-                              fb.start_index, fb.end_index, self._energy, fb.weights, fb.unweights,
-                              fb.channel_frequency_starts, fb.channel_weight_starts, fb.channel_widths,
-                              self._fb_work, self._channels, self._noise_estimate, *self._nr_args,
-                              pcan.enabled, pcan.gain_lut, pcan.snr_shift, log.output_scale, log.correction_bits,
-                              q.value_scale, q.value_rounding, q.value_div, q.offset,
-                              self._out_s16[count:], self._out_s8[count:])
-                count += n
-                self._fill = drop_front(buf, n * hop, self._fill)
-            if pos >= n_in:
-                break
+        if (self._state[0] + n_in) // self._hop >= self._out_s16.shape[0]:
+            self._allocate_output(max((self._state[0] + n_in) // self._hop + 1, 2 * self._out_s16.shape[0]))
+        pack = self._pack
+        count = stream_signal_frames(samples, self._buf, self._state, self._hop, self._window, pack.params,
+                                     pack.tables_s16, pack.tables_i64, pack.work_s16, pack.work_u32, pack.work_u64,
+                                     self._out_s16, self._out_s8)
         self.samples_seen += n_in
         self.frames_emitted += count
         self._last_count = count
-        if q.enabled:
+        if self._quantize:
             return self._out_s8[:count]
         return self._out_s16[:count]
 

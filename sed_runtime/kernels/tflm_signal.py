@@ -40,7 +40,8 @@ import numpy as np
 
 from sed_runtime._numba import njit
 from sed_runtime.errors import ConfigError
-from sed_runtime.fixedpoint import clz32, wrap_i16
+from sed_runtime.fixedpoint import wrap_i16
+from sed_runtime.kernels.cmsis_mfcc import drop_front
 
 __all__ = [
     "KissFftrInt16Tables",
@@ -68,7 +69,10 @@ __all__ = [
     "apply_pcan_auto_gain_control_fixed",
     "filterbank_log",
     "micro_speech_int8",
+    "SignalPack",
+    "pack_signal_frames",
     "signal_frames",
+    "stream_signal_frames",
 ]
 
 _U32 = 0xFFFFFFFF
@@ -201,20 +205,38 @@ def kiss_fftr_int16_tables(fft_len: int) -> KissFftrInt16Tables:
 # Scalar helpers
 # --------------------------------------------------------------------------
 
-@njit(inline="always")
+@njit
 def most_significant_bit32(x):
     """Bit length of a uint32, with 0 -> 32.
 
     Mirrors: ``MostSignificantBit32`` (``__GNUC__`` path: ``32 - __builtin_clz(x)``,
     and 32 for x == 0 -- the portable loop would return 0 there).
+    A five-step binary search rather than ``fixedpoint.clz32``'s bit loop: it
+    runs three times per channel per frame (square root, PCAN, log).
     Assumptions: 0 <= x < 2**32.
     """
-    if x == 0:
+    v = np.int64(x)
+    if v == 0:
         return np.int64(32)
-    return np.int64(32) - clz32(x)
+    n = np.int64(1)
+    if v >= 0x10000:
+        v >>= 16
+        n += 16
+    if v >= 0x100:
+        v >>= 8
+        n += 8
+    if v >= 0x10:
+        v >>= 4
+        n += 4
+    if v >= 0x4:
+        v >>= 2
+        n += 2
+    if v >= 0x2:
+        n += 1
+    return n
 
 
-@njit(inline="always")
+@njit
 def most_significant_bit64(x):
     """Bit length of a uint64, with 0 -> 64.
 
@@ -224,11 +246,11 @@ def most_significant_bit64(x):
     v = np.uint64(x)
     hi = np.int64(v >> np.uint64(32))
     if hi != 0:
-        return np.int64(64) - clz32(hi)
+        return np.int64(32) + most_significant_bit32(hi)
     lo = np.int64(v & np.uint64(0xFFFFFFFF))
     if lo == 0:
         return np.int64(64)
-    return np.int64(32) - clz32(lo)
+    return most_significant_bit32(lo)
 
 
 @njit
@@ -252,7 +274,7 @@ def max_abs16(x):
     return m
 
 
-@njit(inline="always")
+@njit
 def sqrt32(num):
     """Rounded integer square root of a uint32, as uint16.
 
@@ -279,7 +301,7 @@ def sqrt32(num):
     return res & 0xFFFF
 
 
-@njit(inline="always")
+@njit
 def sqrt64(num):
     """Rounded integer square root of a uint64, as uint32.
 
@@ -308,7 +330,7 @@ def sqrt64(num):
     return np.int64(res)
 
 
-@njit(inline="always")
+@njit
 def log32(x, out_scale):
     """``out_scale * ln(x)`` in integers.
 
@@ -340,7 +362,7 @@ def log32(x, out_scale):
     return (((np.int64(out_scale) * loge + 32768) & _U32) >> _LOG_SCALE_LOG2)
 
 
-@njit(inline="always")
+@njit
 def wide_dynamic_function(x, lut):
     """PCAN gain for a noise estimate ``x``: a piecewise quadratic read from ``lut``.
 
@@ -368,7 +390,7 @@ def wide_dynamic_function(x, lut):
     return wrap_i16(result)
 
 
-@njit(inline="always")
+@njit
 def pcan_shrink(x):
     """``x**2 / 4`` below 2, ``x - 1`` above, from q12 to q6.
 
@@ -430,164 +452,173 @@ def fft_auto_scale(x, out):
 # C: smul(a,b) = (int32)a*b; sround(x) = (int16)((x + (1<<14)) >> 15);
 # C_FIXDIV(c, k) multiplies both parts by SAMP_MAX/k with sround (so /2 is
 # *16383/32768, not a shift); every assignment to a kiss_fft_cpx field wraps
-# to int16.
+# to int16.  Each butterfly below runs one whole stage: all ``blocks`` blocks
+# of ``p * m`` values (kiss_fft's recursion calls it once per block).
 
-@njit(inline="always")
+@njit
 def _sround(x):
     return wrap_i16((x + 16384) >> 15)
 
 
-@njit(inline="always")
+@njit
 def _fixdiv(x, k):
     # (x * (32767 // k) + 2**14) >> 15 stays within int16 for int16 x and k >= 2: no wrap needed
     return (np.int64(x) * (32767 // k) + 16384) >> 15
 
 
-@njit(inline="always")
+@njit
 def _cmul(ar, ai, br, bi):
     return _sround(ar * br - ai * bi), _sround(ar * bi + ai * br)
 
 
 @njit
-def _kf_bfly2(f, base, fstride, tw, m):
-    for u in range(m):
-        a = 2 * (base + u)
-        b = 2 * (base + u + m)
-        ar = _fixdiv(f[a], 2)
-        ai = _fixdiv(f[a + 1], 2)
-        br = _fixdiv(f[b], 2)
-        bi = _fixdiv(f[b + 1], 2)
-        t = u * fstride
-        tr, ti = _cmul(br, bi, np.int64(tw[t, 0]), np.int64(tw[t, 1]))
-        f[b] = wrap_i16(ar - tr)
-        f[b + 1] = wrap_i16(ai - ti)
-        f[a] = wrap_i16(ar + tr)
-        f[a + 1] = wrap_i16(ai + ti)
+def _kf_bfly2(f, blocks, fstride, tw, m):
+    for blk in range(blocks):
+        base = blk * 2 * m
+        for u in range(m):
+            a = 2 * (base + u)
+            b = a + 2 * m
+            ar = _fixdiv(f[a], 2)
+            ai = _fixdiv(f[a + 1], 2)
+            br = _fixdiv(f[b], 2)
+            bi = _fixdiv(f[b + 1], 2)
+            t = u * fstride
+            tr, ti = _cmul(br, bi, np.int64(tw[t, 0]), np.int64(tw[t, 1]))
+            f[b] = wrap_i16(ar - tr)
+            f[b + 1] = wrap_i16(ai - ti)
+            f[a] = wrap_i16(ar + tr)
+            f[a + 1] = wrap_i16(ai + ti)
 
 
 @njit
-def _kf_bfly3(f, base, fstride, tw, m):
+def _kf_bfly3(f, blocks, fstride, tw, m):
     epi3_i = np.int64(tw[fstride * m, 1])
-    for k in range(m):
-        i0 = 2 * (base + k)
-        i1 = i0 + 2 * m
-        i2 = i1 + 2 * m
-        f0r = _fixdiv(f[i0], 3)
-        f0i = _fixdiv(f[i0 + 1], 3)
-        f1r = _fixdiv(f[i1], 3)
-        f1i = _fixdiv(f[i1 + 1], 3)
-        f2r = _fixdiv(f[i2], 3)
-        f2i = _fixdiv(f[i2 + 1], 3)
-        t1 = k * fstride
-        t2 = 2 * k * fstride
-        s1r, s1i = _cmul(f1r, f1i, np.int64(tw[t1, 0]), np.int64(tw[t1, 1]))
-        s2r, s2i = _cmul(f2r, f2i, np.int64(tw[t2, 0]), np.int64(tw[t2, 1]))
-        s3r = wrap_i16(s1r + s2r)
-        s3i = wrap_i16(s1i + s2i)
-        s0r = wrap_i16(s1r - s2r)
-        s0i = wrap_i16(s1i - s2i)
-        fmr = wrap_i16(f0r - (s3r >> 1))
-        fmi = wrap_i16(f0i - (s3i >> 1))
-        s0r = _sround(s0r * epi3_i)
-        s0i = _sround(s0i * epi3_i)
-        f[i0] = wrap_i16(f0r + s3r)
-        f[i0 + 1] = wrap_i16(f0i + s3i)
-        f[i2] = wrap_i16(fmr + s0i)
-        f[i2 + 1] = wrap_i16(fmi - s0r)
-        f[i1] = wrap_i16(fmr - s0i)
-        f[i1 + 1] = wrap_i16(fmi + s0r)
+    for blk in range(blocks):
+        base = blk * 3 * m
+        for k in range(m):
+            i0 = 2 * (base + k)
+            i1 = i0 + 2 * m
+            i2 = i1 + 2 * m
+            f0r = _fixdiv(f[i0], 3)
+            f0i = _fixdiv(f[i0 + 1], 3)
+            f1r = _fixdiv(f[i1], 3)
+            f1i = _fixdiv(f[i1 + 1], 3)
+            f2r = _fixdiv(f[i2], 3)
+            f2i = _fixdiv(f[i2 + 1], 3)
+            t1 = k * fstride
+            t2 = 2 * t1
+            s1r, s1i = _cmul(f1r, f1i, np.int64(tw[t1, 0]), np.int64(tw[t1, 1]))
+            s2r, s2i = _cmul(f2r, f2i, np.int64(tw[t2, 0]), np.int64(tw[t2, 1]))
+            s3r = wrap_i16(s1r + s2r)
+            s3i = wrap_i16(s1i + s2i)
+            s0r = wrap_i16(s1r - s2r)
+            s0i = wrap_i16(s1i - s2i)
+            fmr = wrap_i16(f0r - (s3r >> 1))
+            fmi = wrap_i16(f0i - (s3i >> 1))
+            s0r = _sround(s0r * epi3_i)
+            s0i = _sround(s0i * epi3_i)
+            f[i0] = wrap_i16(f0r + s3r)
+            f[i0 + 1] = wrap_i16(f0i + s3i)
+            f[i2] = wrap_i16(fmr + s0i)
+            f[i2 + 1] = wrap_i16(fmi - s0r)
+            f[i1] = wrap_i16(fmr - s0i)
+            f[i1 + 1] = wrap_i16(fmi + s0r)
 
 
 @njit
-def _kf_bfly4(f, base, fstride, tw, m):
-    for k in range(m):
-        i0 = 2 * (base + k)
-        i1 = i0 + 2 * m
-        i2 = i1 + 2 * m
-        i3 = i2 + 2 * m
-        f0r = _fixdiv(f[i0], 4)
-        f0i = _fixdiv(f[i0 + 1], 4)
-        f1r = _fixdiv(f[i1], 4)
-        f1i = _fixdiv(f[i1 + 1], 4)
-        f2r = _fixdiv(f[i2], 4)
-        f2i = _fixdiv(f[i2 + 1], 4)
-        f3r = _fixdiv(f[i3], 4)
-        f3i = _fixdiv(f[i3 + 1], 4)
-        t1 = k * fstride
-        s0r, s0i = _cmul(f1r, f1i, np.int64(tw[t1, 0]), np.int64(tw[t1, 1]))
-        s1r, s1i = _cmul(f2r, f2i, np.int64(tw[2 * t1, 0]), np.int64(tw[2 * t1, 1]))
-        s2r, s2i = _cmul(f3r, f3i, np.int64(tw[3 * t1, 0]), np.int64(tw[3 * t1, 1]))
-        s5r = wrap_i16(f0r - s1r)
-        s5i = wrap_i16(f0i - s1i)
-        f0r = wrap_i16(f0r + s1r)
-        f0i = wrap_i16(f0i + s1i)
-        s3r = wrap_i16(s0r + s2r)
-        s3i = wrap_i16(s0i + s2i)
-        s4r = wrap_i16(s0r - s2r)
-        s4i = wrap_i16(s0i - s2i)
-        f[i2] = wrap_i16(f0r - s3r)
-        f[i2 + 1] = wrap_i16(f0i - s3i)
-        f[i0] = wrap_i16(f0r + s3r)
-        f[i0 + 1] = wrap_i16(f0i + s3i)
-        f[i1] = wrap_i16(s5r + s4i)  # forward transform
-        f[i1 + 1] = wrap_i16(s5i - s4r)
-        f[i3] = wrap_i16(s5r - s4i)
-        f[i3 + 1] = wrap_i16(s5i + s4r)
+def _kf_bfly4(f, blocks, fstride, tw, m):
+    for blk in range(blocks):
+        base = blk * 4 * m
+        for k in range(m):
+            i0 = 2 * (base + k)
+            i1 = i0 + 2 * m
+            i2 = i1 + 2 * m
+            i3 = i2 + 2 * m
+            f0r = _fixdiv(f[i0], 4)
+            f0i = _fixdiv(f[i0 + 1], 4)
+            f1r = _fixdiv(f[i1], 4)
+            f1i = _fixdiv(f[i1 + 1], 4)
+            f2r = _fixdiv(f[i2], 4)
+            f2i = _fixdiv(f[i2 + 1], 4)
+            f3r = _fixdiv(f[i3], 4)
+            f3i = _fixdiv(f[i3 + 1], 4)
+            t1 = k * fstride
+            s0r, s0i = _cmul(f1r, f1i, np.int64(tw[t1, 0]), np.int64(tw[t1, 1]))
+            s1r, s1i = _cmul(f2r, f2i, np.int64(tw[2 * t1, 0]), np.int64(tw[2 * t1, 1]))
+            s2r, s2i = _cmul(f3r, f3i, np.int64(tw[3 * t1, 0]), np.int64(tw[3 * t1, 1]))
+            s5r = wrap_i16(f0r - s1r)
+            s5i = wrap_i16(f0i - s1i)
+            f0r = wrap_i16(f0r + s1r)
+            f0i = wrap_i16(f0i + s1i)
+            s3r = wrap_i16(s0r + s2r)
+            s3i = wrap_i16(s0i + s2i)
+            s4r = wrap_i16(s0r - s2r)
+            s4i = wrap_i16(s0i - s2i)
+            f[i2] = wrap_i16(f0r - s3r)
+            f[i2 + 1] = wrap_i16(f0i - s3i)
+            f[i0] = wrap_i16(f0r + s3r)
+            f[i0 + 1] = wrap_i16(f0i + s3i)
+            f[i1] = wrap_i16(s5r + s4i)  # forward transform
+            f[i1 + 1] = wrap_i16(s5i - s4r)
+            f[i3] = wrap_i16(s5r - s4i)
+            f[i3 + 1] = wrap_i16(s5i + s4r)
 
 
 @njit
-def _kf_bfly5(f, base, fstride, tw, m):
+def _kf_bfly5(f, blocks, fstride, tw, m):
     yar = np.int64(tw[fstride * m, 0])
     yai = np.int64(tw[fstride * m, 1])
     ybr = np.int64(tw[2 * fstride * m, 0])
     ybi = np.int64(tw[2 * fstride * m, 1])
-    for u in range(m):
-        i0 = 2 * (base + u)
-        i1 = i0 + 2 * m
-        i2 = i1 + 2 * m
-        i3 = i2 + 2 * m
-        i4 = i3 + 2 * m
-        s0r = _fixdiv(f[i0], 5)
-        s0i = _fixdiv(f[i0 + 1], 5)
-        f1r = _fixdiv(f[i1], 5)
-        f1i = _fixdiv(f[i1 + 1], 5)
-        f2r = _fixdiv(f[i2], 5)
-        f2i = _fixdiv(f[i2 + 1], 5)
-        f3r = _fixdiv(f[i3], 5)
-        f3i = _fixdiv(f[i3 + 1], 5)
-        f4r = _fixdiv(f[i4], 5)
-        f4i = _fixdiv(f[i4 + 1], 5)
-        t = u * fstride
-        s1r, s1i = _cmul(f1r, f1i, np.int64(tw[t, 0]), np.int64(tw[t, 1]))
-        s2r, s2i = _cmul(f2r, f2i, np.int64(tw[2 * t, 0]), np.int64(tw[2 * t, 1]))
-        s3r, s3i = _cmul(f3r, f3i, np.int64(tw[3 * t, 0]), np.int64(tw[3 * t, 1]))
-        s4r, s4i = _cmul(f4r, f4i, np.int64(tw[4 * t, 0]), np.int64(tw[4 * t, 1]))
-        s7r = wrap_i16(s1r + s4r)
-        s7i = wrap_i16(s1i + s4i)
-        s10r = wrap_i16(s1r - s4r)
-        s10i = wrap_i16(s1i - s4i)
-        s8r = wrap_i16(s2r + s3r)
-        s8i = wrap_i16(s2i + s3i)
-        s9r = wrap_i16(s2r - s3r)
-        s9i = wrap_i16(s2i - s3i)
-        f[i0] = wrap_i16(s0r + (s7r + s8r))
-        f[i0 + 1] = wrap_i16(s0i + (s7i + s8i))
-        s5r = wrap_i16(s0r + _sround(s7r * yar) + _sround(s8r * ybr))
-        s5i = wrap_i16(s0i + _sround(s7i * yar) + _sround(s8i * ybr))
-        s6r = wrap_i16(_sround(s10i * yai) + _sround(s9i * ybi))
-        s6i = wrap_i16(-_sround(s10r * yai) - _sround(s9r * ybi))
-        f[i1] = wrap_i16(s5r - s6r)
-        f[i1 + 1] = wrap_i16(s5i - s6i)
-        f[i4] = wrap_i16(s5r + s6r)
-        f[i4 + 1] = wrap_i16(s5i + s6i)
-        s11r = wrap_i16(s0r + _sround(s7r * ybr) + _sround(s8r * yar))
-        s11i = wrap_i16(s0i + _sround(s7i * ybr) + _sround(s8i * yar))
-        s12r = wrap_i16(-_sround(s10i * ybi) + _sround(s9i * yai))
-        s12i = wrap_i16(_sround(s10r * ybi) - _sround(s9r * yai))
-        f[i2] = wrap_i16(s11r + s12r)
-        f[i2 + 1] = wrap_i16(s11i + s12i)
-        f[i3] = wrap_i16(s11r - s12r)
-        f[i3 + 1] = wrap_i16(s11i - s12i)
+    for blk in range(blocks):
+        base = blk * 5 * m
+        for u in range(m):
+            i0 = 2 * (base + u)
+            i1 = i0 + 2 * m
+            i2 = i1 + 2 * m
+            i3 = i2 + 2 * m
+            i4 = i3 + 2 * m
+            s0r = _fixdiv(f[i0], 5)
+            s0i = _fixdiv(f[i0 + 1], 5)
+            f1r = _fixdiv(f[i1], 5)
+            f1i = _fixdiv(f[i1 + 1], 5)
+            f2r = _fixdiv(f[i2], 5)
+            f2i = _fixdiv(f[i2 + 1], 5)
+            f3r = _fixdiv(f[i3], 5)
+            f3i = _fixdiv(f[i3 + 1], 5)
+            f4r = _fixdiv(f[i4], 5)
+            f4i = _fixdiv(f[i4 + 1], 5)
+            t = u * fstride
+            s1r, s1i = _cmul(f1r, f1i, np.int64(tw[t, 0]), np.int64(tw[t, 1]))
+            s2r, s2i = _cmul(f2r, f2i, np.int64(tw[2 * t, 0]), np.int64(tw[2 * t, 1]))
+            s3r, s3i = _cmul(f3r, f3i, np.int64(tw[3 * t, 0]), np.int64(tw[3 * t, 1]))
+            s4r, s4i = _cmul(f4r, f4i, np.int64(tw[4 * t, 0]), np.int64(tw[4 * t, 1]))
+            s7r = wrap_i16(s1r + s4r)
+            s7i = wrap_i16(s1i + s4i)
+            s10r = wrap_i16(s1r - s4r)
+            s10i = wrap_i16(s1i - s4i)
+            s8r = wrap_i16(s2r + s3r)
+            s8i = wrap_i16(s2i + s3i)
+            s9r = wrap_i16(s2r - s3r)
+            s9i = wrap_i16(s2i - s3i)
+            f[i0] = wrap_i16(s0r + (s7r + s8r))
+            f[i0 + 1] = wrap_i16(s0i + (s7i + s8i))
+            s5r = wrap_i16(s0r + _sround(s7r * yar) + _sround(s8r * ybr))
+            s5i = wrap_i16(s0i + _sround(s7i * yar) + _sround(s8i * ybr))
+            s6r = wrap_i16(_sround(s10i * yai) + _sround(s9i * ybi))
+            s6i = wrap_i16(-_sround(s10r * yai) - _sround(s9r * ybi))
+            f[i1] = wrap_i16(s5r - s6r)
+            f[i1 + 1] = wrap_i16(s5i - s6i)
+            f[i4] = wrap_i16(s5r + s6r)
+            f[i4 + 1] = wrap_i16(s5i + s6i)
+            s11r = wrap_i16(s0r + _sround(s7r * ybr) + _sround(s8r * yar))
+            s11i = wrap_i16(s0i + _sround(s7i * ybr) + _sround(s8i * yar))
+            s12r = wrap_i16(-_sround(s10i * ybi) + _sround(s9i * yai))
+            s12i = wrap_i16(_sround(s10r * ybi) - _sround(s9r * yai))
+            f[i2] = wrap_i16(s11r + s12r)
+            f[i2 + 1] = wrap_i16(s11i + s12i)
+            f[i3] = wrap_i16(s11r - s12r)
+            f[i3 + 1] = wrap_i16(s11i - s12i)
 
 
 @njit
@@ -613,21 +644,19 @@ def kiss_fft_int16(fin, fout, factors, leaf_order, twiddles):
         fout[2 * j + 1] = fin[src + 1]
     levels = factors.shape[0]
     for level in range(levels - 1, -1, -1):
-        fstride = 1
+        fstride = 1  # = number of blocks of this stage
         for k in range(level):
             fstride *= factors[k, 0]
         p = factors[level, 0]
         m = factors[level, 1]
-        for b in range(fstride):
-            base = b * p * m
-            if p == 4:
-                _kf_bfly4(fout, base, fstride, twiddles, m)
-            elif p == 2:
-                _kf_bfly2(fout, base, fstride, twiddles, m)
-            elif p == 3:
-                _kf_bfly3(fout, base, fstride, twiddles, m)
-            else:
-                _kf_bfly5(fout, base, fstride, twiddles, m)
+        if p == 4:
+            _kf_bfly4(fout, fstride, fstride, twiddles, m)
+        elif p == 2:
+            _kf_bfly2(fout, fstride, fstride, twiddles, m)
+        elif p == 3:
+            _kf_bfly3(fout, fstride, fstride, twiddles, m)
+        else:
+            _kf_bfly5(fout, fstride, fstride, twiddles, m)
 
 
 @njit
@@ -837,47 +866,205 @@ def micro_speech_int8(features, value_scale, value_rounding, value_div, offset, 
 # --------------------------------------------------------------------------
 # The whole frontend, frame by frame
 # --------------------------------------------------------------------------
+# One call carries ~40 tables, buffers and constants.  Passed one by one, Numba's
+# dispatcher spends ~2.5 us per call unboxing them (more than a third of a
+# frame), so they travel packed in a few arrays; SignalPack names the layout.
+
+# Indices into the int64 ``params`` array.
+_P_WINDOW_LEN, _P_WINDOW_SHIFT, _P_FFT_LEN, _P_LEVELS, _P_N_WEIGHTS, _P_CHANNELS = 0, 1, 2, 3, 4, 5
+_P_ENERGY_START, _P_ENERGY_END, _P_ENERGY_LEN = 6, 7, 8
+_P_SMOOTHING, _P_ONE_MINUS, _P_ALT_SMOOTHING, _P_ALT_ONE_MINUS, _P_MIN_REMAINING = 9, 10, 11, 12, 13
+_P_SMOOTHING_BITS, _P_SUBTRACTION_BITS, _P_CLAMPING = 14, 15, 16
+_P_PCAN, _P_SNR_SHIFT, _P_LOG_SCALE, _P_CORRECTION_BITS = 17, 18, 19, 20
+_P_VALUE_SCALE, _P_VALUE_ROUNDING, _P_VALUE_DIV, _P_OFFSET = 21, 22, 23, 24
+_N_PARAMS = 25
+_GAIN_LUT_LEN = 125
+
+
+@dataclass(frozen=True)
+class SignalPack:
+    """The arguments of :func:`signal_frames` after the samples, packed.
+
+    ``params`` (int64): sizes and integer constants (``_P_*`` indices);
+    ``tables_s16``: window, twiddles, super-twiddles, filter-bank weights,
+    unweights, frequency starts, weight starts, widths, PCAN gain table, in
+    that order; ``tables_i64``: kiss factors then leaf order; ``work_s16``:
+    frame (fft_len, zero past the window), FFT scratch (fft_len), spectrum
+    (fft_len + 2); ``work_u32``: energy (``energy_len``, zero outside the
+    filter bank's bins), channels, noise estimate (the stream state);
+    ``work_u64``: the filter bank's num_channels + 1 accumulators.
+    """
+
+    params: np.ndarray
+    tables_s16: np.ndarray
+    tables_i64: np.ndarray
+    work_s16: np.ndarray
+    work_u32: np.ndarray
+    work_u64: np.ndarray
+
+    @property
+    def noise_estimate(self) -> np.ndarray:
+        n = int(self.params[_P_CHANNELS])
+        return self.work_u32[self.work_u32.shape[0] - n:]
+
+
+def pack_signal_frames(*, window, window_shift, kiss, energy_start, energy_end, energy_len, weights, unweights,
+                       channel_frequency_starts, channel_weight_starts, channel_widths, smoothing,
+                       one_minus_smoothing, alternate_smoothing, alternate_one_minus_smoothing, min_signal_remaining,
+                       smoothing_bits, spectral_subtraction_bits, clamping, enable_pcan, gain_lut, snr_shift,
+                       log_output_scale, correction_bits, value_scale, value_rounding, value_div, offset) -> SignalPack:
+    """Pack the integer state of every stage (and fresh buffers) for :func:`signal_frames`."""
+    n_channels = channel_widths.shape[0] - 1
+    if gain_lut.shape != (_GAIN_LUT_LEN,):
+        raise ConfigError(f"PCAN gain table has shape {gain_lut.shape}; expected ({_GAIN_LUT_LEN},)")
+    params = np.zeros(_N_PARAMS, np.int64)
+    params[_P_WINDOW_LEN] = window.shape[0]
+    params[_P_WINDOW_SHIFT] = window_shift
+    params[_P_FFT_LEN] = kiss.fft_len
+    params[_P_LEVELS] = kiss.factors.shape[0]
+    params[_P_N_WEIGHTS] = weights.shape[0]
+    params[_P_CHANNELS] = n_channels
+    params[_P_ENERGY_START] = energy_start
+    params[_P_ENERGY_END] = energy_end
+    params[_P_ENERGY_LEN] = energy_len
+    params[_P_SMOOTHING] = smoothing
+    params[_P_ONE_MINUS] = one_minus_smoothing
+    params[_P_ALT_SMOOTHING] = alternate_smoothing
+    params[_P_ALT_ONE_MINUS] = alternate_one_minus_smoothing
+    params[_P_MIN_REMAINING] = min_signal_remaining
+    params[_P_SMOOTHING_BITS] = smoothing_bits
+    params[_P_SUBTRACTION_BITS] = spectral_subtraction_bits
+    params[_P_CLAMPING] = bool(clamping)
+    params[_P_PCAN] = bool(enable_pcan)
+    params[_P_SNR_SHIFT] = snr_shift
+    params[_P_LOG_SCALE] = log_output_scale
+    params[_P_CORRECTION_BITS] = correction_bits
+    params[_P_VALUE_SCALE] = value_scale
+    params[_P_VALUE_ROUNDING] = value_rounding
+    params[_P_VALUE_DIV] = value_div
+    params[_P_OFFSET] = offset
+    parts = [window, kiss.twiddles, kiss.super_twiddles, weights, unweights, channel_frequency_starts,
+             channel_weight_starts, channel_widths, gain_lut]
+    tables_s16 = np.concatenate([np.asarray(a, np.int16).reshape(-1) for a in parts])
+    tables_i64 = np.concatenate([kiss.factors.reshape(-1), kiss.leaf_order]).astype(np.int64)
+    fft_len = kiss.fft_len
+    pack = SignalPack(params, tables_s16, tables_i64, np.zeros(3 * fft_len + 2, np.int16),
+                      np.zeros(energy_len + 2 * n_channels, np.uint32), np.zeros(n_channels + 1, np.uint64))
+    for arr in (params, tables_s16, tables_i64):
+        arr.setflags(write=False)
+    return pack
+
 
 @njit
-def signal_frames(samples, n_frames, hop, window, window_shift, frame, fft_tmp, spectrum,
-                  factors, leaf_order, twiddles, super_twiddles, energy_start, energy_end, energy,
-                  weights, unweights, channel_frequency_starts, channel_weight_starts, channel_widths, fb_work,
-                  channels, noise_estimate, smoothing, one_minus_smoothing, alternate_smoothing,
-                  alternate_one_minus_smoothing, min_signal_remaining, smoothing_bits, spectral_subtraction_bits,
-                  clamping, enable_pcan, gain_lut, snr_shift, log_output_scale, correction_bits,
-                  value_scale, value_rounding, value_div, offset, out_s16, out_s8):
+def signal_frames(samples, n_frames, hop, params, tables_s16, tables_i64, work_s16, work_u32, work_u64,
+                  out_s16, out_s8):
     """micro_speech features of ``n_frames`` windows of ``samples``, hop ``hop``.
 
     Mirrors: the audio preprocessor graph, one ``Invoke`` per frame, in
-    order (the noise estimate in ``noise_estimate`` carries from frame to
-    frame and from call to call).  Frame k reads ``samples[k*hop : k*hop +
-    window.shape[0]]``.  Writes rows ``0..n_frames-1`` of ``out_s16`` (the
-    FilterbankLog output) and, when ``out_s8`` has rows, of ``out_s8``.
+    order (the noise estimate in ``work_u32`` carries from frame to frame and
+    from call to call, as the op's persistent buffer).  Frame k reads
+    ``samples[k*hop : k*hop + window_len]``.  Writes rows ``0..n_frames-1`` of
+    ``out_s16`` (the FilterbankLog output) and, when ``out_s8`` has rows, of
+    ``out_s8`` (the int8 conversion).
     Scaling and overflow: see each stage.
-    Assumptions: ``frame`` and ``fft_tmp`` hold fft_len int16 with
-    ``frame[window_len:]`` zero (never written here); ``spectrum``
-    fft_len + 2 int16; ``energy`` fft_len/2 + 1 uint32, zero outside
-    [energy_start, energy_end) (never written there); ``fb_work`` num_channels
-    + 1 uint64; ``channels`` and ``noise_estimate`` num_channels uint32.
+    Assumptions: the packed arrays come from :func:`pack_signal_frames`.
     """
-    window_len = window.shape[0]
+    # ---- unpack (views, no copies) -----------------------------------------
+    window_len = params[_P_WINDOW_LEN]
+    fft_len = params[_P_FFT_LEN]
+    ncfft = fft_len // 2
+    n_weights = params[_P_N_WEIGHTS]
+    n_channels = params[_P_CHANNELS]
+    o = 0
+    window = tables_s16[o:o + window_len]
+    o += window_len
+    twiddles = tables_s16[o:o + 2 * ncfft].reshape((ncfft, 2))
+    o += 2 * ncfft
+    super_twiddles = tables_s16[o:o + 2 * (ncfft // 2)].reshape((ncfft // 2, 2))
+    o += 2 * (ncfft // 2)
+    weights = tables_s16[o:o + n_weights]
+    o += n_weights
+    unweights = tables_s16[o:o + n_weights]
+    o += n_weights
+    frequency_starts = tables_s16[o:o + n_channels + 1]
+    o += n_channels + 1
+    weight_starts = tables_s16[o:o + n_channels + 1]
+    o += n_channels + 1
+    widths = tables_s16[o:o + n_channels + 1]
+    o += n_channels + 1
+    gain_lut = tables_s16[o:o + _GAIN_LUT_LEN]
+    levels = params[_P_LEVELS]
+    factors = tables_i64[:2 * levels].reshape((levels, 2))
+    leaf_order = tables_i64[2 * levels:2 * levels + ncfft]
+    frame = work_s16[:fft_len]
+    frame_w = work_s16[:window_len]
+    fft_tmp = work_s16[fft_len:2 * fft_len]
+    spectrum = work_s16[2 * fft_len:3 * fft_len + 2]
+    energy_len = params[_P_ENERGY_LEN]
+    energy = work_u32[:energy_len]
+    channels = work_u32[energy_len:energy_len + n_channels]
+    noise_estimate = work_u32[energy_len + n_channels:energy_len + 2 * n_channels]
+    shift = params[_P_WINDOW_SHIFT]
+    energy_start = params[_P_ENERGY_START]
+    energy_end = params[_P_ENERGY_END]
     quantize = out_s8.shape[0] > 0
-    frame_w = frame[:window_len]
+
+    # ---- one Invoke per frame -----------------------------------------------
     for k in range(n_frames):
         base = k * hop
-        apply_window(samples[base:base + window_len], window, window_shift, frame_w)  # q15
+        apply_window(samples[base:base + window_len], window, shift, frame_w)  # q15
         scale_bits = fft_auto_scale(frame_w, frame_w)  # q15 << scale_bits
         kiss_fftr_int16(frame, fft_tmp, spectrum, factors, leaf_order, twiddles, super_twiddles)  # / fft_len
         spectrum_to_energy(spectrum, energy_start, energy_end, energy)  # uint32
-        filterbank_accumulate_channels(weights, unweights, channel_frequency_starts, channel_weight_starts,
-                                       channel_widths, energy, fb_work)  # uint64
-        filterbank_sqrt(fb_work[1:], scale_bits, channels)  # uint32, scale_bits undone
-        filterbank_spectral_subtraction(channels, channels, noise_estimate, smoothing, one_minus_smoothing,
-                                        alternate_smoothing, alternate_one_minus_smoothing, min_signal_remaining,
-                                        smoothing_bits, spectral_subtraction_bits, clamping)
-        if enable_pcan:
-            apply_pcan_auto_gain_control_fixed(gain_lut, snr_shift, noise_estimate, channels)  # q6
+        filterbank_accumulate_channels(weights, unweights, frequency_starts, weight_starts, widths, energy,
+                                       work_u64)  # uint64
+        filterbank_sqrt(work_u64[1:], scale_bits, channels)  # uint32, scale_bits undone
+        filterbank_spectral_subtraction(channels, channels, noise_estimate, params[_P_SMOOTHING],
+                                        params[_P_ONE_MINUS], params[_P_ALT_SMOOTHING], params[_P_ALT_ONE_MINUS],
+                                        params[_P_MIN_REMAINING], params[_P_SMOOTHING_BITS],
+                                        params[_P_SUBTRACTION_BITS], params[_P_CLAMPING] != 0)
+        if params[_P_PCAN] != 0:
+            apply_pcan_auto_gain_control_fixed(gain_lut, params[_P_SNR_SHIFT], noise_estimate, channels)  # q6
         row = out_s16[k]
-        filterbank_log(channels, log_output_scale, correction_bits, row)
+        filterbank_log(channels, params[_P_LOG_SCALE], params[_P_CORRECTION_BITS], row)
         if quantize:
-            micro_speech_int8(row, value_scale, value_rounding, value_div, offset, out_s8[k])
+            micro_speech_int8(row, params[_P_VALUE_SCALE], params[_P_VALUE_ROUNDING], params[_P_VALUE_DIV],
+                              params[_P_OFFSET], out_s8[k])
+
+
+@njit
+def stream_signal_frames(samples, buf, state, hop, window_len, params, tables_s16, tables_i64, work_s16, work_u32,
+                         work_u64, out_s16, out_s8):
+    """Append ``samples`` to the ring ``buf`` and compute every frame they complete; return the count.
+
+    The streaming glue of :class:`sed_runtime.frontend.tflm.TflmFrontend` in
+    one call: ``buf[:state[0]]`` holds the samples not yet consumed by a
+    complete hop; frames are computed (by :func:`signal_frames`) as soon as a
+    window is available and written to rows ``0..count-1`` of ``out_s16`` /
+    ``out_s8``, then the consumed hops are dropped.  Any chunking of a stream
+    gives the same frames.
+    Assumptions: ``buf`` holds at least ``window_len + hop`` samples;
+    ``out_s16`` has room for ``(state[0] + len(samples)) // hop`` rows (and
+    ``out_s8`` too, or 0 rows for no int8 output).
+    """
+    capacity = buf.shape[0]
+    fill = state[0]
+    n_in = samples.shape[0]
+    pos = 0
+    count = 0
+    while True:
+        take = min(capacity - fill, n_in - pos)
+        for i in range(take):
+            buf[fill + i] = samples[pos + i]
+        fill += take
+        pos += take
+        n = 0 if fill < window_len else 1 + (fill - window_len) // hop
+        if n:
+            signal_frames(buf, n, hop, params, tables_s16, tables_i64, work_s16, work_u32, work_u64,
+                          out_s16[count:], out_s8[count:])
+            count += n
+            fill = drop_front(buf, n * hop, fill)
+        if pos >= n_in:
+            break
+    state[0] = fill
+    return count
