@@ -62,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
                    "synthetic (required when they hold any event)")
     p.add_argument("--source", default="unspecified", help="where the AUDIO comes from (reported with false alarms)")
     p.add_argument("--labels", help="comma-separated classes to evaluate (default: every class named by the "
-                   "references and detections, or the model's)")
+                   "references and detections, or the model's classes its decision parameters do not ignore)")
     g = p.add_argument_group("matching (sed_eval's parameters)")
     g.add_argument("--collar", type=float, default=0.2, metavar="S", help="onset/offset collar t_collar in seconds "
                    "(default 0.2)")
@@ -314,7 +314,7 @@ def main(argv=None) -> int:
     decision = None
     if args.model:
         scorer = DetectorScorer(args.model, decision=overrides or None)
-        model_labels = scorer.labels
+        model_labels = tuple(label for label in scorer.labels if label not in scorer.decision.ignore)
         source = f"model {Path(args.model).name} run by sed_runtime.Detector"
     elif args.scores is not None:
         first = load_score_series(jobs[0].scores)

@@ -167,3 +167,20 @@ def test_det_plot(tmp_path):
     points = [_point(0.2, 9.0, 0.95), _point(0.5, 1.0, 0.70), _point(0.8, 0.0, 0.40)]
     out = plot_det(points, tmp_path / "det.png", title="test", data_note="synthetic positives; negatives: test")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_progress_bar_draws_to_its_stream():
+    import io
+
+    from sed_runtime.eval.runner import Progress
+
+    stream = io.StringIO()
+    bar = Progress(3, "files", stream=stream, enabled=True, width=6)
+    for _ in range(3):
+        bar.update()
+    bar.close()
+    text = stream.getvalue()
+    assert text.endswith("\n") and "[######] 3/3 files" in text
+    quiet = io.StringIO()
+    Progress(3, stream=quiet).update()  # not a terminal: silent unless forced
+    assert quiet.getvalue() == ""
