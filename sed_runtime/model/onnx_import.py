@@ -28,8 +28,13 @@ Softmax, Sigmoid, Tanh                      SOFTMAX, LOGISTIC, TANH
 Relu, Clip(0, 6), Clip(-1, 1)               the producer's ``fused_activation_function``
 =========================================  ====================================================
 
+Integer shape arithmetic on constants (``Shape``/``Gather``/``Concat``/...
+feeding a Reshape, as PyTorch exports ``x.view(x.size(0), -1)``) is evaluated
+at import.  Padding that is not TFLite SAME becomes a PAD (with the zero
+point) before a VALID convolution or pooling.
+
 Layout: 4-D activations are NCHW in ONNX and NHWC here (converted once, at
-import); other ranks keep their ONNX axis order.  A Flatten/Reshape of an NHWC
+import; a 4-D graph input is fed NHWC); other ranks keep their ONNX axis order.  A Flatten/Reshape of an NHWC
 tensor whose only consumers are fully connected layers is a plain RESHAPE and
 the layers' weight columns are permuted into NHWC flattening order; any other
 consumer gets a TRANSPOSE back to ONNX order first, so element order always
@@ -52,9 +57,11 @@ scale 1/255).  Where TFLM needs equal input and output quantization
 different ones, an int8 -> int8 QUANTIZE requantizes.
 
 Everything else raises :class:`UnsupportedOperatorError` naming the op type,
-the node and the supported set, or :class:`ModelError` for a model that is
-not quantized the way the interpreter needs (float activations, uint8
-activations, non-zero weight zero points, grouped convolution, ...).
+the node and the supported set (also for unsupported attributes: grouped
+convolution, ceil_mode that adds a window, non-constant Pad modes, ...), or
+:class:`ModelError` for a model that is not quantized the way the interpreter
+needs (float activations, uint8 activations or weights, non-zero weight zero
+points, per-channel activations).
 """
 
 from __future__ import annotations
