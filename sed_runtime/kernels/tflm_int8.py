@@ -49,6 +49,8 @@ from sed_runtime.kernels.tflm_fixedpoint import (
 
 __all__ = [
     "conv_per_channel",
+    "conv_per_channel_im2col",
+    "conv_per_channel_im2col_f32",
     "depthwise_conv_per_channel",
     "fully_connected",
     "average_pool",
@@ -215,6 +217,167 @@ def depthwise_conv_per_channel(input_s8, filter_hwc_s32, bias_s32, output_s8, ac
                 for c in range(out_c):
                     v = requantize_s32(acc_s32[c], multiplier[c], shift[c], single_rounding) + output_offset
                     out_px[c] = _clamp(v, act_min, act_max)
+
+
+def im2col_padded_shape(batches, in_h, in_w, in_c, out_h, out_w, k_h, k_w, stride_h, stride_w, dilation_h,
+                        dilation_w, pad_h, pad_w):
+    """Shape ``[N, C, Hp, stride_w, Wq]`` of the padded, channel-major, column-polyphase input of
+    :func:`conv_per_channel_im2col` (plain Python; used at bind time)."""
+    rows = max((out_h - 1) * stride_h + (k_h - 1) * dilation_h + 1, in_h + pad_h)
+    cols = max((out_w - 1) * stride_w + (k_w - 1) * dilation_w + 1, in_w + pad_w)
+    return batches, in_c, rows, stride_w, -(-cols // stride_w)
+
+
+def im2col_f32_is_exact(filter_ck: np.ndarray, input_offset: int) -> bool:
+    """True when float32 sums of ``filter * (input + input_offset)`` are exact integers in any order.
+
+    Every product and partial sum of a row is an integer of magnitude at most
+    ``sum_k |filter[c, k]| * max|q + input_offset|``; below ``2**24`` float32
+    holds all of them exactly, whatever order (or fused multiply-add) a BLAS
+    uses.  Plain Python, evaluated once per layer at bind time.
+    """
+    if filter_ck.size == 0:
+        return True
+    largest_input = max(abs(-128 + int(input_offset)), abs(127 + int(input_offset)))
+    row_bound = int(np.abs(filter_ck.astype(np.int64)).sum(axis=1).max()) * largest_input
+    return row_bound <= 2**24
+
+
+@njit(inline="always")
+def _im2col(input_s8, padded, cols, g, input_offset, k_h, k_w, stride_h, stride_w, dilation_h, dilation_w,
+            pad_h, pad_w, groups, out_h, out_w):
+    """Steps 1 (padded input, once, for g == 0) and 2 (im2col of group g) of :func:`conv_per_channel_im2col`."""
+    batches, in_h, in_w, in_c = input_s8.shape
+    per_group_in = in_c // groups
+    if g == 0:
+        off = np.int32(input_offset)
+        for n in range(batches):
+            for c in range(in_c):
+                for y in range(in_h):
+                    dst = padded[n, c, y + pad_h]
+                    src = input_s8[n, y]
+                    for x in range(in_w):
+                        xx = x + pad_w
+                        dst[xx % stride_w, xx // stride_w] = np.int32(src[x, c]) + off
+    for ky in range(k_h):
+        for kx in range(k_w):
+            r = (dilation_w * kx) % stride_w
+            j0 = (dilation_w * kx) // stride_w
+            for ic in range(per_group_in):
+                row = cols[(ky * k_w + kx) * per_group_in + ic]
+                ch = g * per_group_in + ic
+                p = 0
+                for n in range(batches):
+                    for oy in range(out_h):
+                        src = padded[n, ch, oy * stride_h + dilation_h * ky, r, j0:j0 + out_w]
+                        dst = row[p:p + out_w]
+                        for ox in range(out_w):
+                            dst[ox] = src[ox]
+                        p += out_w
+
+
+@njit(inline="always")
+def _requantize_channel(acc, output_s8, c, bias, multiplier, shift, output_offset, act_min, act_max,
+                        single_rounding):
+    """``acc`` (one output channel, pixel order) + bias -> requantized int8 into ``output_s8[..., c]``."""
+    batches, out_h, out_w, _ = output_s8.shape
+    p = 0
+    for n in range(batches):
+        for oy in range(out_h):
+            out_row = output_s8[n, oy]
+            acc_row = acc[p:p + out_w]
+            for ox in range(out_w):
+                total = wrap_i32(np.int64(acc_row[ox]) + np.int64(bias))
+                v = requantize_s32(total, multiplier, shift, single_rounding) + output_offset
+                out_row[ox, c] = _clamp(v, act_min, act_max)
+            p += out_w
+
+
+@njit
+def conv_per_channel_im2col(input_s8, filter_ck_s32, bias_s32, output_s8, padded_s32, cols_s32, acc_s32,
+                            input_offset, output_offset, multiplier, shift, k_h, k_w, stride_h, stride_w,
+                            dilation_h, dilation_w, pad_h, pad_w, act_min, act_max, groups, single_rounding):
+    """Grouped 2-D convolution as im2col + matrix product: CONV_2D and DEPTHWISE_CONV_2D in one loop nest.
+
+    Mirrors: TFLM ``reference_integer_ops::ConvPerChannel`` (``groups`` =
+    input channels / filter channels) and ``DepthwiseConvPerChannel`` (the
+    case ``groups`` = input channels, one filter channel each, output channel
+    ``g * depth_multiplier + m`` in group ``g``).  The same integer sums in
+    another order:
+
+    1. ``padded_s32[n, c, y, r, j]`` = ``input + input_offset`` at image
+       column ``j * stride_w + r - pad_w`` and row ``y - pad_h``; the border
+       stays 0 (it is never written), so a tap outside the image adds
+       ``w * 0``, exactly as TFLM skips it.  Channel-major and split by
+       column phase, every patch row below is a contiguous run.
+    2. ``cols_s32[k, p]``, ``k = (ky * k_w + kx) * channels_per_group + ic``,
+       ``p`` = output pixel (im2col, transposed).
+    3. Per output channel, ``acc[p] = sum_k filter[c, k] * cols[k, p]`` along
+       ``p`` (long and contiguous, so it vectorizes), ``+ bias``, then
+       ``requantize_s32``, output offset, clamp.
+
+    Scaling and overflow: as :func:`conv_per_channel`; integer addition
+    modulo 2**32 is order-independent, so the results are identical.
+
+    Assumptions: ``filter_ck_s32`` [OC, k_h * k_w * channels_per_group] (a
+    ``[OC, KH, KW, IC/groups]`` filter reshaped, or a depthwise ``[1, KH, KW,
+    OC]`` filter transposed); ``padded_s32`` of
+    :func:`im2col_padded_shape`, zero-initialised once; ``cols_s32`` [K, N *
+    OH * OW]; ``acc_s32`` [N * OH * OW]; ``output_s8`` C-contiguous.
+    """
+    _, out_h, out_w, out_c = output_s8.shape
+    per_group_out = out_c // groups
+    depth = filter_ck_s32.shape[1]
+    pixels = acc_s32.shape[0]
+    # Loops index views with their bare loop counters: Numba then knows the index is non-negative and drops
+    # its negative-index wrap-around, which otherwise keeps these short loops from vectorizing.
+    for g in range(groups):
+        _im2col(input_s8, padded_s32, cols_s32, g, input_offset, k_h, k_w, stride_h, stride_w, dilation_h,
+                dilation_w, pad_h, pad_w, groups, out_h, out_w)
+        for jc in range(per_group_out):
+            c = g * per_group_out + jc
+            for p in range(pixels):
+                acc_s32[p] = 0
+            taps = filter_ck_s32[c]
+            for k in range(depth):
+                w = taps[k]
+                if w == 0:
+                    continue
+                col = cols_s32[k]
+                for p in range(pixels):
+                    acc_s32[p] += w * col[p]  # int32 x int32, kept modulo 2**32 by the int32 store
+            _requantize_channel(acc_s32, output_s8, c, bias_s32[c], multiplier[c], shift[c], output_offset,
+                                act_min, act_max, single_rounding)
+
+
+@njit
+def conv_per_channel_im2col_f32(input_s8, filter_ck_f32, bias_s32, output_s8, padded_f32, cols_f32, acc_f32,
+                                input_offset, output_offset, multiplier, shift, k_h, k_w, stride_h, stride_w,
+                                dilation_h, dilation_w, pad_h, pad_w, act_min, act_max, groups, single_rounding):
+    """:func:`conv_per_channel_im2col` with the matrix product in float32 (BLAS ``sgemm``), when exact.
+
+    Mirrors: the same TFLM functions, with the same integer results: every
+    value the product forms is an integer below ``2**24`` in magnitude
+    (checked per layer by :func:`im2col_f32_is_exact`), so float32 holds the
+    products and every partial sum exactly, in any summation order.  The
+    exact float sum is converted to int32, the bias added modulo 2**32, and
+    the rest is :func:`conv_per_channel_im2col`'s step 3.
+
+    Assumptions: those of :func:`conv_per_channel_im2col` with float32
+    ``filter_ck_f32``, ``padded_f32``, ``cols_f32`` and ``acc_f32`` [OC, N *
+    OH * OW]; :func:`im2col_f32_is_exact` holds for the filter and offset.
+    """
+    _, out_h, out_w, out_c = output_s8.shape
+    per_group_out = out_c // groups
+    for g in range(groups):
+        _im2col(input_s8, padded_f32, cols_f32, g, input_offset, k_h, k_w, stride_h, stride_w, dilation_h,
+                dilation_w, pad_h, pad_w, groups, out_h, out_w)
+        c0 = g * per_group_out
+        np.dot(filter_ck_f32[c0:c0 + per_group_out], cols_f32, acc_f32[c0:c0 + per_group_out])
+        for jc in range(per_group_out):
+            c = c0 + jc
+            _requantize_channel(acc_f32[c], output_s8, c, bias_s32[c], multiplier[c], shift[c], output_offset,
+                                act_min, act_max, single_rounding)
 
 
 @njit

@@ -30,7 +30,10 @@ from sed_runtime.model.graph import Graph, Quantization, Tensor
 from sed_runtime.model.planner import ArenaPlan, plan_arena
 from sed_runtime.model.prepare import ALIASING_OPS, PreparedOp, prepare_graph
 
-__all__ = ["Model", "load_model", "load_graph", "TensorInfo"]
+__all__ = ["Model", "load_model", "load_graph", "TensorInfo", "IM2COL_LIMIT_BYTES"]
+
+# Host scratch allowed for one convolution's im2col matrix; larger layers use the direct loops.
+IM2COL_LIMIT_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -90,10 +93,22 @@ class Model:
         Its size: the peak RAM the activations need (see :mod:`sed_runtime.model.planner`).
     single_rounding : bool
         Whether requantization mirrors a ``TFLITE_SINGLE_ROUNDING`` build.
+    conv_strategy : str
+        How convolutions run (same integers either way): ``"im2col"`` gathers
+        patches into host scratch (not part of the arena: it models no
+        firmware buffer) and forms the sums as a matrix product, in float32
+        (BLAS) when every partial sum is provably an exact float32 integer,
+        else in int32 (``"im2col-int"`` forces int32); ``"direct"`` uses the
+        reference loop order; ``"auto"`` (default) takes im2col unless its
+        scratch would exceed :data:`IM2COL_LIMIT_BYTES`.
     """
 
-    def __init__(self, graph: Graph, *, single_rounding: bool = False, metadata: dict | None = None):
+    def __init__(self, graph: Graph, *, single_rounding: bool = False, metadata: dict | None = None,
+                 conv_strategy: str = "auto"):
+        if conv_strategy not in ("auto", "direct", "im2col", "im2col-int"):
+            raise ConfigError(f"conv_strategy={conv_strategy!r}; expected 'auto', 'direct', 'im2col' or 'im2col-int'")
         self.graph = graph
+        self.conv_strategy = conv_strategy
         self.single_rounding = bool(single_rounding)
         self.metadata = dict(graph.metadata) if metadata is None else dict(metadata)
         if not graph.inputs or not graph.outputs:
@@ -195,7 +210,36 @@ class Model:
 # ---------------------------------------------------------------------------
 
 
+def _bind_im2col(m: Model, p: PreparedOp):
+    """The im2col + matrix-product form of CONV_2D / DEPTHWISE_CONV_2D, or None when its scratch is too large."""
+    q = p.params
+    x, out = m._view(p.inputs[0]), m._view(p.outputs[0])
+    depth = q["filter_ck"].shape[1]
+    pixels = out.shape[0] * out.shape[1] * out.shape[2]
+    if m.conv_strategy == "direct" or (m.conv_strategy == "auto" and
+                                       depth * pixels * 4 + x.size * 4 * q["stride_w"] * 2 > IM2COL_LIMIT_BYTES):
+        return None
+    padded_shape = K.im2col_padded_shape(*x.shape, out.shape[1], out.shape[2], q["k_h"], q["k_w"], q["stride_h"],
+                                         q["stride_w"], q["dilation_h"], q["dilation_w"], q["pad_h"], q["pad_w"])
+    out_c = q["filter_ck"].shape[0]
+    if m.conv_strategy != "im2col-int" and K.im2col_f32_is_exact(q["filter_ck"], q["input_offset"]):
+        kernel, dtype, weights, acc_shape = K.conv_per_channel_im2col_f32, np.float32, \
+            q["filter_ck"].astype(np.float32), (out_c, pixels)
+    else:
+        kernel, dtype, weights, acc_shape = K.conv_per_channel_im2col, np.int32, q["filter_ck"], (pixels,)
+    padded = m._new_scratch(int(np.prod(padded_shape)), dtype).reshape(padded_shape)
+    cols = m._new_scratch(depth * pixels, dtype).reshape(depth, pixels)
+    acc = m._new_scratch(int(np.prod(acc_shape)), dtype).reshape(acc_shape)
+    return [(kernel, (x, weights, q["bias"], out, padded, cols, acc, q["input_offset"],
+                      q["output_offset"], q["multiplier"], q["shift"], q["k_h"], q["k_w"],
+                      q["stride_h"], q["stride_w"], q["dilation_h"], q["dilation_w"], q["pad_h"],
+                      q["pad_w"], q["act_min"], q["act_max"], q["im2col_groups"], m.single_rounding))]
+
+
 def _bind_conv(m: Model, p: PreparedOp):
+    steps = _bind_im2col(m, p)
+    if steps is not None:
+        return steps
     q = p.params
     out = m._view(p.outputs[0])
     acc = m._new_scratch(q["filter"].shape[3], np.int32)
@@ -206,6 +250,9 @@ def _bind_conv(m: Model, p: PreparedOp):
 
 
 def _bind_depthwise(m: Model, p: PreparedOp):
+    steps = _bind_im2col(m, p)
+    if steps is not None:
+        return steps
     q = p.params
     out = m._view(p.outputs[0])
     acc = m._new_scratch(q["filter"].shape[2], np.int32)

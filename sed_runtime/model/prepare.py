@@ -367,6 +367,8 @@ def prepare_conv_2d(ctx: _Context) -> PreparedOp:
     _, out_zp = ctx.quant(output_t)
     params = dict(
         filter=np.ascontiguousarray(weights.transpose(1, 2, 3, 0), dtype=np.int32),
+        filter_ck=np.ascontiguousarray(weights.reshape(out_c, f_h * f_w * f_ic), dtype=np.int32),
+        k_h=f_h, k_w=f_w, im2col_groups=groups,
         bias=bias, multiplier=mult, shift=shift, input_offset=-in_zp, output_offset=out_zp,
         stride_h=stride_h, stride_w=stride_w, dilation_h=dil_h, dilation_w=dil_w, pad_h=pad_h, pad_w=pad_w,
         act_min=act_min, act_max=act_max, groups=groups,
@@ -403,6 +405,8 @@ def prepare_depthwise_conv_2d(ctx: _Context) -> PreparedOp:
     _, out_zp = ctx.quant(output_t)
     params = dict(
         filter=np.ascontiguousarray(weights.reshape(f_h, f_w, out_c), dtype=np.int32),
+        filter_ck=np.ascontiguousarray(weights.reshape(f_h * f_w, out_c).T, dtype=np.int32),
+        k_h=f_h, k_w=f_w, im2col_groups=in_c,
         bias=bias, multiplier=mult, shift=shift, input_offset=-in_zp, output_offset=out_zp, depth_multiplier=dm,
         stride_h=stride_h, stride_w=stride_w, dilation_h=dil_h, dilation_w=dil_w, pad_h=pad_h, pad_w=pad_w,
         act_min=act_min, act_max=act_max,

@@ -16,7 +16,7 @@ import pytest
 
 from _compare import assert_equal_ints
 from model.tflite_builder import GraphBuilder, tflm_available, tflm_run, to_tflite
-from sed_runtime.model.interpreter import load_model
+from sed_runtime.model.interpreter import Model, load_graph, load_model
 
 pytestmark = pytest.mark.skipif(not tflm_available(), reason="needs tflite-micro and flatbuffers")
 
@@ -36,11 +36,14 @@ def _s8(rng, shape) -> np.ndarray:
     return rng.integers(-128, 128, size=shape, dtype=np.int64).astype(np.int8)
 
 
-def check(graph, inputs, what, single_rounding=False):
+def check(graph, inputs, what, conv_strategy="auto"):
     """Run ``graph`` in TFLM and in sed-runtime on ``inputs``; assert identical outputs."""
     data = to_tflite(graph)
     expected = tflm_run(data, *inputs, n_outputs=len(graph.outputs))
-    model = load_model(data, single_rounding=single_rounding)
+    if conv_strategy == "auto":
+        model = load_model(data)
+    else:
+        model = Model(load_graph(data), conv_strategy=conv_strategy)
     actual = model.invoke(*inputs)
     if len(graph.outputs) == 1:
         actual = (actual,)
@@ -112,16 +115,23 @@ def _conv_case(rng, depthwise: bool):
     return b.build(), [_s8(rng, (n, in_h, in_w, in_c))]
 
 
+STRATEGIES = ("auto", "im2col-int", "direct")  # float32 BLAS when exact / int32 im2col / reference loop order
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("seed", range(CASES))
-def test_conv_2d(seed):
+def test_conv_2d(seed, strategy):
     graph, inputs = _conv_case(np.random.default_rng([1, seed]), depthwise=False)
-    check(graph, inputs, f"CONV_2D seed {seed} {graph.operators[0].options} {graph.tensors[1].shape}")
+    check(graph, inputs, f"CONV_2D {strategy} seed {seed} {graph.operators[0].options} {graph.tensors[1].shape}",
+          strategy)
 
 
+@pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("seed", range(CASES))
-def test_depthwise_conv_2d(seed):
+def test_depthwise_conv_2d(seed, strategy):
     graph, inputs = _conv_case(np.random.default_rng([2, seed]), depthwise=True)
-    check(graph, inputs, f"DEPTHWISE_CONV_2D seed {seed} {graph.operators[0].options} {graph.tensors[1].shape}")
+    check(graph, inputs,
+          f"DEPTHWISE_CONV_2D {strategy} seed {seed} {graph.operators[0].options} {graph.tensors[1].shape}", strategy)
 
 
 def test_conv_1x1_pointwise():
