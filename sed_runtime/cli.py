@@ -212,5 +212,102 @@ def eval_main(argv=None) -> int:
     return _run(main, argv)
 
 
+# ---------------------------------------------------------------------------
+# sed-verify
+# ---------------------------------------------------------------------------
+
+def _verify(argv) -> int:
+    from sed_runtime.io.trace import read_trace
+    from sed_runtime.io.wavfile import read_pcm16
+    from sed_runtime.verify import COMPARABLE, RuntimeReference, check_identity, record_trace, verify_trace
+
+    p = argparse.ArgumentParser(
+        prog="sed-verify",
+        description="Check a device trace against the runtime, stage by stage and element by element (exit 0 only "
+        "when everything is equal), or record the runtime's own trace of a recording.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", metavar="M", help="quantized model with metadata (.onnx or .tflite)")
+    src.add_argument("--frontend", metavar="SPEC.json", help="frontend spec (frontend stages only)")
+    p.add_argument("--audio", metavar="CLIP", required=True, help="the recording the device processed")
+    p.add_argument("--trace", metavar="DEVICE_TRACE", help="device trace to check (binary or text form)")
+    p.add_argument("--record", metavar="OUT_TRACE", help="write the runtime's trace here (.txt/.log: text form)")
+    p.add_argument("--target", choices=("generic", "dsp"), help="arithmetic target (default: the trace's, else the spec's)")
+    p.add_argument("--stages", help=f"comma-separated stages to compare or record (default: all of {','.join(COMPARABLE)})")
+    p.add_argument("--partial", action="store_true", help="accept a trace without its end record or with hops missing")
+    p.add_argument("--text", action="store_true", help="--record in the text (UART) form whatever the suffix")
+    p.add_argument("--channel", type=int, help="channel of a multi-channel recording (0-based)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    args = p.parse_args(argv)
+    if not args.trace and not args.record:
+        p.error("give --trace DEVICE_TRACE to check, --record OUT_TRACE to write, or both")
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
+
+    model = spec = None
+    if args.model:
+        from sed_runtime import load_model
+
+        model = load_model(args.model)
+    else:
+        from sed_runtime.frontend.spec import load_spec
+
+        spec = load_spec(args.frontend)
+    trace = read_trace(args.trace, allow_partial=args.partial) if args.trace else None
+    target = args.target or (trace.target if trace is not None and trace.target in ("generic", "dsp") else None)
+    reference = RuntimeReference(spec, target=target, model=model)
+    if trace is not None:  # refuse a trace of another model or rate before reading the audio
+        check_identity(trace, reference.identity, reference.model_sha256)
+    samples, _ = read_pcm16(args.audio, reference.spec.sample_rate_hz, args.channel)
+    reference.run(samples)
+    if args.record:
+        n = record_trace(args.record, reference, text=True if args.text else None,
+                         stages=stages if stages is not None else COMPARABLE)
+        print(f"wrote {n} records ({reference.hops} hops, target {reference.target}) to {args.record}", file=sys.stderr)
+    if trace is None:
+        return 0
+    report = verify_trace(trace, reference, stages=stages, allow_partial=args.partial)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
+def verify_main(argv=None) -> int:
+    return _run(_verify, argv)
+
+
+# ---------------------------------------------------------------------------
+# sed-export
+# ---------------------------------------------------------------------------
+
+def _export(argv) -> int:
+    from sed_runtime.export.firmware import export_firmware
+
+    p = argparse.ArgumentParser(
+        prog="sed-export",
+        description="Write what firmware needs: a C header with the frontend tables, feature quantization and trace "
+        "identity, and with --model the .tflite (checked in tflite-micro), arena size, labels and decision constants.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", metavar="M", help="quantized model with metadata (.onnx or .tflite)")
+    src.add_argument("--frontend", metavar="SPEC.json", help="frontend spec (header with the frontend only)")
+    p.add_argument("--out", metavar="DIR", required=True, help="output directory")
+    p.add_argument("--header-name", default="sed_model.h", help="file name of the C header (default sed_model.h)")
+    p.add_argument("--no-check", action="store_true", help="do not run the exported model in tflite-micro")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    args = p.parse_args(argv)
+    written = export_firmware(args.out, model_path=args.model, frontend_path=args.frontend,
+                              header_name=args.header_name, check=not args.no_check)
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def export_main(argv=None) -> int:
+    return _run(_export, argv)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(features_main())
