@@ -288,8 +288,6 @@ def test_grouped_convolution_is_refused():
 
 
 def test_uint8_activations_are_refused():
-    from onnxruntime.quantization import QuantType, quantize_static  # noqa: F401  (documented requirement)
-
     qmodel = SINGLE["gemm"](0)
     for init in qmodel.graph.initializer:  # turn the activation zero points into uint8
         value = onnx.numpy_helper.to_array(init)
