@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from sed_runtime.decision.config import DecisionConfig, load_decision_overrides
@@ -189,6 +190,15 @@ def _labels(args, jobs: list[FileJob], model_labels=None) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+def _only(jobs: list[FileJob], labels: tuple[str, ...]) -> list[FileJob]:
+    """Leave out events of classes outside the evaluation (a file whose references all go becomes non-target)."""
+    keep = set(labels)
+    return [replace(j, reference=tuple(e for e in j.reference if e.label in keep),
+                    positives=j.positives if any(e.label in keep for e in j.reference) else "none",
+                    detections=None if j.detections is None else tuple(e for e in j.detections if e.label in keep))
+            for j in jobs]
+
+
 # ---------------------------------------------------------------------------
 # human-readable report
 # ---------------------------------------------------------------------------
@@ -325,6 +335,7 @@ def main(argv=None) -> int:
     else:
         source = "event files"
     labels = _labels(args, jobs, model_labels)
+    jobs = _only(jobs, labels)
 
     progress = Progress(len(jobs), "files", enabled=args.progress)
     results = run_evaluation(jobs, labels, settings, scorer=scorer, decision=decision, thresholds=thresholds,

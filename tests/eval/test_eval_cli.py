@@ -231,3 +231,19 @@ def test_detector_as_scorer_on_real_keywords(tmp_path):
         assert "real positives: 2 events" in report["data"]["summary"]
     finally:
         runner._DETECTORS.clear()
+
+
+def test_labels_option_evaluates_a_subset(tmp_path):
+    audio = _write_audio(tmp_path)
+    write_event_lists(tmp_path / "ref.tsv", REF)
+    write_event_lists(tmp_path / "det.tsv", DET)
+    out = tmp_path / "r.json"
+    assert eval_main(audio + ["--ref", str(tmp_path / "ref.tsv"), "--events", str(tmp_path / "det.tsv"),
+                              "--positives", "real", "--labels", "cry", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["labels"] == ["cry"]
+    counts = sum_counts(count_events([e for e in REF[n] if e.label == "cry"], [e for e in DET[n] if e.label == "cry"],
+                                     ["cry"]) for n in SECONDS)
+    assert _strip(report["event_based"]["all files"]) == _nan_to_none(event_based_results(counts))
+    # a.wav's cry reference keeps it a target file; tv.wav stays the only non-target file
+    assert report["false_alarms"]["non_target"]["count"] == 1
