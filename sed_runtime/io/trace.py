@@ -213,7 +213,8 @@ def _as_payload(stage: str, data) -> tuple[str, Any]:
         raise TraceError(f"dtype {arr.dtype} cannot be traced; expected one of {[d for d in DTYPES if d != 'text']}")
     if arr.ndim > MAX_NDIM:
         raise TraceError(f"a traced array has at most {MAX_NDIM} dimensions, got shape {arr.shape}")
-    return name, np.ascontiguousarray(arr, dtype=DTYPES[name][1])
+    out = np.asarray(arr, dtype=DTYPES[name][1])
+    return name, out if out.flags.c_contiguous else out.copy(order="C")  # (ascontiguousarray makes 0-d 1-d)
 
 
 # ---------------------------------------------------------------------------
