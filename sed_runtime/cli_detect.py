@@ -22,7 +22,7 @@ import numpy as np
 
 from sed_runtime.errors import ConfigError, DeviceError, SedError
 
-DEMO_CLIP = "demo_yes_1000ms.wav"
+DEMO_CLIP = "demo_yes_no.wav"
 
 
 def _run(main, argv) -> int:
