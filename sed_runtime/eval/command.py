@@ -227,7 +227,8 @@ def format_report(report: dict) -> str:
         lines.append(f"  overall   F {_pct(o['f_measure']['f_measure'])}%  P {_pct(o['f_measure']['precision'])}%  "
                      f"R {_pct(o['f_measure']['recall'])}%  ER {_num(o['error_rate']['error_rate'], 6, 3)} "
                      f"(S {_num(o['error_rate']['substitution_rate'], 5, 3)} D "
-                     f"{_num(o['error_rate']['deletion_rate'], 5, 3)} I {_num(o['error_rate']['insertion_rate'], 5, 3)})")
+                     f"{_num(o['error_rate']['deletion_rate'], 5, 3)} "
+                     f"I {_num(o['error_rate']['insertion_rate'], 5, 3)})")
         a = block["class_wise_average"]
         if a["f_measure"]:
             lines.append(f"  class avg F {_pct(a['f_measure']['f_measure'])}%  P {_pct(a['f_measure']['precision'])}%"
@@ -269,7 +270,8 @@ def format_report(report: dict) -> str:
         lines.append(f"  {'threshold':>9} {'dets':>6} {'FA':>5} {'FA/h':>9} {'FA/h CI':>19} {'recall%':>8} "
                      f"{'miss%':>7} {'prec%':>7} {'F%':>7}")
         for r in rows:
-            lines.append(f"  {r['threshold']:9.3f} {r['detections']:6d} {r['fa_count']:5d} {_num(r['fa_per_hour'], 9, 2)}"
+            lines.append(f"  {r['threshold']:9.3f} {r['detections']:6d} {r['fa_count']:5d} "
+                         f"{_num(r['fa_per_hour'], 9, 2)}"
                          f" [{_num(r['fa_ci_low'], 8, 2)},"
                          f"{_num(r['fa_ci_high'], 8, 2)}] {_pct(r['recall']):>8} {_pct(r['miss_rate']):>7} "
                          f"{_pct(r['precision']):>7} {_pct(r['f_measure']):>7}")

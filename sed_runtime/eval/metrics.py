@@ -529,8 +529,8 @@ def count_intersections(reference, estimated, labels: Sequence[str], duration_s:
     est_on, est_off, est_c = est_on[keep], est_off[keep], est_c[keep]
     same = (ref_c[:, None] == est_c[None, :]) & (est_on[None, :] < ref_off[:, None]) & \
         (ref_on[:, None] < est_off[None, :])
-    inter = np.where(same, np.minimum(est_off[None, :], ref_off[:, None]) - np.maximum(est_on[None, :], ref_on[:, None]),
-                     0.0)
+    overlap = np.minimum(est_off[None, :], ref_off[:, None]) - np.maximum(est_on[None, :], ref_on[:, None])
+    inter = np.where(same, overlap, 0.0)
     est_share = inter / (est_off - est_on)[None, :]  # fraction of each detection inside each reference event
     passes = same.any(axis=0) & (est_share.sum(axis=0) >= dtc)
     ref_share = np.where(passes[None, :], inter, 0.0) / (ref_off - ref_on)[:, None]

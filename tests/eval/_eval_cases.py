@@ -108,7 +108,7 @@ def psds_case(seed: int) -> dict:
 
 
 def case_digest(case: dict) -> str:
-    """sha256 of a case's canonical JSON: the golden file stores it to prove the generator still makes the same inputs."""
+    """sha256 of a case's canonical JSON: stored with the golden results to prove the inputs are unchanged."""
     return hashlib.sha256(json.dumps(case, sort_keys=True).encode()).hexdigest()
 
 

@@ -21,7 +21,9 @@ from conftest import SHARED
 from sed_runtime.cli import eval_main
 from sed_runtime.eval.labels import LabeledEvent as E
 from sed_runtime.eval.labels import write_event_list, write_event_lists
-from sed_runtime.eval.metrics import count_events, count_segments, event_based_results, segment_based_results, sum_counts
+from sed_runtime.eval.metrics import (
+    count_events, count_segments, event_based_results, segment_based_results, sum_counts,
+)
 
 REF = {"a.wav": [E(1.0, 2.0, "dog"), E(3.0, 3.5, "cry"), E(6.0, 8.0, "dog")],
        "b.wav": [E(0.5, 1.5, "cry")],
