@@ -395,3 +395,21 @@ def test_sed_features_runs_the_tflm_family(tmp_path, capsys):
     assert err.startswith("error: --target dsp applies to the cmsis-dsp family") and len(err.splitlines()) == 1
     with pytest.raises(SedError):
         features_main(["--micro-speech", str(clip), "--target", "dsp", "--debug"])
+
+
+def test_stage_override_and_its_validation():
+    """A firmware's own integer state can replace the generated one; a mismatched one is refused."""
+    from dataclasses import replace
+
+    from sed_runtime.frontend.tflm import TflmStages, WindowStage
+
+    stages = TflmStages.from_spec(MICRO_SPEECH_SPEC)
+    samples = _wav(MICRO / "yes_1000ms.wav")
+    _assert_frames(compute_tflm_features(MICRO_SPEECH_SPEC, samples, stages),
+                   compute_tflm_features(MICRO_SPEECH_SPEC, samples), "explicit stages")
+    short = replace(stages, window=WindowStage(stages.window.weights[:400], 12))
+    with pytest.raises(ConfigError, match=r"window weights have shape \(400,\); expected \(480,\)"):
+        TflmFrontend(MICRO_SPEECH_SPEC, short).prepare()
+    other = TflmStages.from_spec(TflmFrontendSpec(n_channels=32))
+    with pytest.raises(ConfigError, match="filter bank has 32 channels; expected n_channels=40"):
+        TflmFrontend(MICRO_SPEECH_SPEC, other).prepare()
