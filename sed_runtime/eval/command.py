@@ -2,11 +2,11 @@
 
 Three ways to get detections, one per run:
 
-* ``--events DET``: events already detected (a file of events, or a folder
-  holding ``<audio stem>.tsv`` per recording);
-* ``--scores DIR``: score series already computed (``<audio stem>.npz`` per
-  recording); the decision rules make the events, and ``--thresholds``
-  sweeps them;
+* ``--events DET`` (or ``--manifest-events``): events already detected (a
+  file of events, or a folder holding ``<audio stem>.tsv`` per recording);
+* ``--scores DIR`` (or ``--manifest-scores``): score series already computed
+  (``<audio stem>.npz`` per recording); the decision rules make the events,
+  and ``--thresholds`` sweeps them;
 * ``--model M``: run the detector (``sed_runtime.Detector``) on the audio.
 
 Recordings come from a manifest (``--manifest``, see
@@ -50,13 +50,14 @@ def parser() -> argparse.ArgumentParser:
                    "or the DCASE filename onset offset label form), or a folder of <audio stem>.tsv")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--events", metavar="DET", help="detections already made: an event list (either form) or a folder "
-                     "of <audio stem>.tsv; with a manifest, its 'events' field is used when this is absent")
-    src.add_argument("--scores", metavar="DIR", nargs="?", const="", help="saved score series: a folder of "
-                     "<audio stem>.npz (scores, step_s, labels[, offset_s]); with a manifest and no folder, its "
-                     "'scores' field")
+                     "of <audio stem>.tsv")
+    src.add_argument("--scores", metavar="DIR", help="saved score series: a folder of <audio stem>.npz (scores, "
+                     "step_s, labels[, offset_s])")
     src.add_argument("--model", metavar="M", help="run this model with sed_runtime's detector")
     src.add_argument("--manifest-events", action="store_true", help="take detections from the manifest's 'events' "
                      "field")
+    src.add_argument("--manifest-scores", action="store_true", help="take saved score series from the manifest's "
+                     "'scores' field")
     p.add_argument("--category", default="unspecified", help="category of the AUDIO given on the command line "
                    "(e.g. speech, music, ambience)")
     p.add_argument("--positives", choices=POSITIVES_KINDS, help="kind of the target events in --ref: real or "
@@ -166,13 +167,11 @@ def _jobs(args, items: list[ManifestItem]) -> list[FileJob]:
             detections = list(_lists_from(item.events, "events")(item.audio, True))
         scores = None
         if args.scores is not None:
-            if args.scores:
-                scores = str(Path(args.scores) / (Path(item.audio).stem + ".npz"))
-            elif item.scores:
-                scores = item.scores
-            else:
-                raise AnnotationError(f"{item.audio!r}: --scores without a folder needs a 'scores' field in the "
-                                      f"manifest")
+            scores = str(Path(args.scores) / (Path(item.audio).stem + ".npz"))
+        elif args.manifest_scores:
+            if item.scores is None:
+                raise AnnotationError(f"{item.audio!r}: the manifest gives no 'scores' file")
+            scores = item.scores
         duration = item.duration_s if item.duration_s is not None else audio_duration_s(item.audio)
         jobs.append(FileJob(name=item.audio, reference=tuple(reference), duration_s=duration,
                             category=item.category, positives=item.positives, source=item.source,
@@ -304,8 +303,8 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     if args.onset_only and args.offset_only:
         raise ConfigError("--onset-only and --offset-only exclude each other")
-    if args.manifest_events and not args.manifest:
-        raise ConfigError("--manifest-events needs --manifest")
+    if (args.manifest_events or args.manifest_scores) and not args.manifest:
+        raise ConfigError("--manifest-events and --manifest-scores need --manifest")
     if args.audio and not args.ref:
         raise ConfigError("AUDIO on the command line needs --ref (reference events; an empty file for non-target "
                           "audio)")
@@ -328,7 +327,7 @@ def main(argv=None) -> int:
         scorer = DetectorScorer(args.model, decision=overrides or None)
         model_labels = tuple(label for label in scorer.labels if label not in scorer.decision.ignore)
         source = f"model {Path(args.model).name} run by sed_runtime.Detector"
-    elif args.scores is not None:
+    elif args.scores is not None or args.manifest_scores:
         first = load_score_series(jobs[0].scores)
         model_labels = first.labels
         decision = DecisionConfig.from_dict(overrides) if overrides else DecisionConfig()

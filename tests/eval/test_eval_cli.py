@@ -249,3 +249,22 @@ def test_labels_option_evaluates_a_subset(tmp_path):
     assert _strip(report["event_based"]["all files"]) == _nan_to_none(event_based_results(counts))
     # a.wav's cry reference keeps it a target file; tv.wav stays the only non-target file
     assert report["false_alarms"]["non_target"]["count"] == 1
+
+
+def test_manifest_scores(tmp_path, capsys):
+    items = []
+    for name in ("a.wav", "tv.wav"):
+        scores = np.zeros((100, 2))
+        for e in REF[name]:
+            scores[int(e.onset_s / 0.1):int(e.offset_s / 0.1), ["cry", "dog"].index(e.label)] = 0.9
+        np.savez(tmp_path / f"{name}.npz", scores=scores, step_s=0.1, labels=np.array(["cry", "dog"]))
+        write_event_list(tmp_path / f"{name}.tsv", REF[name])
+        items.append({"audio": name, "labels": f"{name}.tsv", "scores": f"{name}.npz", "duration_s": 10.0,
+                      "positives": "real" if REF[name] else "none"})
+    (tmp_path / "m.json").write_text(json.dumps(items))
+    assert eval_main(["--manifest", str(tmp_path / "m.json"), "--manifest-scores", "--thresholds", "0.5",
+                      "--json", "-"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["event_based"]["all files"]["overall"]["f_measure"]["f_measure"] == 1.0
+    assert report["operating_points"]["rows"][0]["fa_count"] == 0
+    assert report["detections_from"] == "saved score series through the decision rules"
