@@ -340,8 +340,10 @@ def log32(x, out_scale):
     ``LOG_LUT`` (``>> 16`` floors, also for a negative slope); times
     ``_LOG_COEFF`` (ln 2 in q16) with rounding, ``>> 16``; then
     ``(out_scale * loge + 2**15) >> 16`` in *uint32* arithmetic -- the product
-    wraps modulo 2**32 as in C when ``out_scale * loge`` exceeds it.
-    Measured error (out_scale = 2**16): within 2 LSB of ``2**16 ln x``.
+    wraps modulo 2**32 as in C when ``out_scale * loge`` exceeds it (e.g.
+    out_scale = 2**16 for any x > 2).
+    Measured error, 270 000 x in [2, 2**32): ``|log32(x, s) / s - ln x| <= 2.7e-3``
+    (within 0.64 LSB at s = 64, micro_speech's scale; 2.9 LSB at s = 1024).
     Assumptions: 1 <= x < 2**32 (x == 0 is undefined in TFLM: callers skip x <= 1);
     0 <= out_scale < 2**32.
     """
