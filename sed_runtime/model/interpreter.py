@@ -83,10 +83,12 @@ class Model:
     ----------
     graph : Graph
         The immutable plan the model was imported into.
-    metadata : dict
-        Model metadata (sample rate, frontend, labels, ...) when the model
-        carries it; filled by :mod:`sed_runtime.model.metadata` when that
-        module is present, else the raw ``graph.metadata`` strings.
+    metadata : Mapping
+        Model metadata (sample rate, frontend, window and stride, labels,
+        decision defaults): the :class:`~sed_runtime.model.metadata.ModelMetadata`
+        read by :func:`~sed_runtime.model.metadata.read_metadata`, or an empty
+        dict for a model that carries none (the raw flatbuffer entries stay in
+        ``graph.metadata``).
     arena : numpy.ndarray
         The one ``uint8`` buffer every activation lives in.
     arena_bytes : int
@@ -110,7 +112,7 @@ class Model:
         self.graph = graph
         self.conv_strategy = conv_strategy
         self.single_rounding = bool(single_rounding)
-        self.metadata = dict(graph.metadata) if metadata is None else dict(metadata)
+        self.metadata = dict(graph.metadata) if metadata is None else metadata
         if not graph.inputs or not graph.outputs:
             raise ModelError(f"the graph has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
                              "expected at least one of each")
@@ -439,14 +441,23 @@ def load_graph(path: str | Path | bytes) -> Graph:
     raise ModelError(f"{str(path)!r}: unknown model format; expected a .tflite flatbuffer or a .onnx model")
 
 
-def _model_metadata(graph: Graph) -> dict[str, Any]:
-    """Metadata hook: ``sed_runtime.model.metadata.read_metadata(graph) -> dict`` when that module exists."""
+def _model_metadata(graph: Graph, path) -> Any:
+    """Metadata hook: :func:`sed_runtime.model.metadata.read_metadata` when that module exists.
+
+    A ``.tflite`` without embedded metadata but with a sidecar ``<model>.json``
+    is read through its path; otherwise the imported graph is used (no second
+    import).
+    """
     try:
         from sed_runtime.model import metadata as metadata_module
     except ImportError:
         return dict(graph.metadata)
-    reader = getattr(metadata_module, "read_metadata", None)
-    return dict(reader(graph)) if reader is not None else dict(graph.metadata)
+    key = getattr(metadata_module, "METADATA_KEY", None)
+    sidecar = getattr(metadata_module, "sidecar_path", None)
+    if (isinstance(path, (str, Path)) and key is not None and key not in graph.metadata and sidecar is not None
+            and Path(path).suffix.lower() != ".onnx" and sidecar(path).is_file()):
+        return metadata_module.read_metadata(path, required=False)
+    return metadata_module.read_metadata(graph)
 
 
 def load_model(path: str | Path | bytes, single_rounding: bool = False) -> Model:
@@ -460,4 +471,4 @@ def load_model(path: str | Path | bytes, single_rounding: bool = False) -> Model
     :class:`~sed_runtime.errors.ModelError`.
     """
     graph = load_graph(path)
-    return Model(graph, single_rounding=single_rounding, metadata=_model_metadata(graph))
+    return Model(graph, single_rounding=single_rounding, metadata=_model_metadata(graph, path))
