@@ -10,6 +10,8 @@ generates are compared with the constants of micro_speech's
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -36,7 +38,8 @@ U64 = np.uint64
 
 
 def _rng(*key) -> np.random.Generator:
-    return np.random.default_rng([20261127, *[hash(str(k)) % 2**32 for k in key]])
+    """A generator seeded by the test's parameters (crc32: stable across processes, unlike hash())."""
+    return np.random.default_rng([20261127, *[zlib.crc32(str(k).encode()) for k in key]])
 
 
 def _uint32(rng, n, top_bits=32):
