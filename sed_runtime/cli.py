@@ -309,5 +309,124 @@ def export_main(argv=None) -> int:
     return _run(_export, argv)
 
 
+# ---------------------------------------------------------------------------
+# sed-inspect
+# ---------------------------------------------------------------------------
+
+INSPECT_TARGETS = {  # name -> (label, RAM bytes, flash bytes)
+    "m0plus": ("Cortex-M0+", 96 * 1024, 128 * 1024),
+    "m4": ("Cortex-M4", 256 * 1024, 1024 * 1024),
+    "m7": ("Cortex-M7", 512 * 1024, 2 * 1024 * 1024),
+}
+
+
+def _size(text: str) -> int:
+    """``96K``, ``1M``, ``256KB``, ``262144`` -> bytes (K = 1024, M = 1024**2, as MCU datasheets count)."""
+    t = text.strip().upper().removesuffix("IB").removesuffix("B")
+    mult = {"K": 1024, "M": 1024**2}.get(t[-1:], 1)
+    try:
+        value = float(t[:-1] if mult > 1 else t) * mult
+    except ValueError:
+        raise ConfigError(f"size {text!r} is not a byte count like 96K, 1M or 262144") from None
+    if value <= 0:
+        raise ConfigError(f"size {text!r} must be > 0")
+    return int(value)
+
+
+def _frontend_table_bytes(metadata) -> int | None:
+    """Bytes of the frontend's constant tables (window, filters, DCT) when the metadata names a frontend."""
+    try:
+        from sed_runtime.frontend import make_frontend
+
+        tables = getattr(make_frontend(metadata.frontend_spec), "tables", None)
+    except Exception:  # no metadata, or a frontend family without table arrays
+        return None
+    if tables is None:
+        return None
+    return int(sum(v.nbytes for v in vars(tables).values() if isinstance(v, np.ndarray)))
+
+
+def _inspect(argv) -> int:
+    from sed_runtime.model.interpreter import load_model
+
+    p = argparse.ArgumentParser(
+        prog="sed-inspect",
+        description="Per-layer table of an int8 model (op, shapes, MACs, weight and activation bytes) and totals: "
+        "arena (peak RAM), weights + tables (flash), MACs per inference and per second of audio, and whether it "
+        "fits a Cortex-M target.",
+    )
+    p.add_argument("model", help="int8 model (.tflite or quantized .onnx)")
+    p.add_argument("--target", choices=sorted(INSPECT_TARGETS), action="append",
+                   help="check this target (repeatable; default: all of m0plus, m4, m7)")
+    p.add_argument("--ram", metavar="SIZE", help="check a custom target with this much RAM (e.g. 64K)")
+    p.add_argument("--flash", metavar="SIZE", help="... and this much flash (e.g. 256K)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    args = p.parse_args(argv)
+
+    model = load_model(args.model)
+    info = model.summary()
+    table_bytes = _frontend_table_bytes(model.metadata)
+    flash = info["weight_bytes"] + (table_bytes or 0)
+    per_second = None
+    meta = model.metadata
+    try:
+        hop = meta["frontend"]["hop_samples"]
+        per_second = meta["sample_rate_hz"] / (meta["stride_frames"] * hop)
+    except (KeyError, TypeError, ZeroDivisionError):
+        pass
+    targets = [INSPECT_TARGETS[t] for t in (args.target or ([] if args.ram or args.flash else sorted(
+        INSPECT_TARGETS, key=lambda k: INSPECT_TARGETS[k][1])))]
+    if args.ram or args.flash:
+        targets.append(("custom", _size(args.ram) if args.ram else None, _size(args.flash) if args.flash else None))
+    fits = []
+    for label, ram, rom in targets:
+        ok = (ram is None or info["arena_bytes"] <= ram) and (rom is None or flash <= rom)
+        fits.append(dict(target=label, ram_bytes=ram, flash_bytes=rom, fits=ok))
+    info.update(model=str(args.model), table_bytes=table_bytes, flash_bytes=flash,
+                inferences_per_second=per_second,
+                macs_per_second=None if per_second is None else info["macs"] * per_second, targets=fits)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+
+    def shape(s) -> str:
+        return "x".join(str(d) for d in s) or "scalar"
+
+    print(f"{args.model}: {info['operators']} operators; in "
+          + ", ".join(f"{i['name']} {i['dtype']}[{shape(i['shape'])}]" for i in info["inputs"]) + "; out "
+          + ", ".join(f"{o['name']} {o['dtype']}[{shape(o['shape'])}]" for o in info["outputs"]))
+    header = f"{'#':>3}  {'op':<18} {'input':<22} {'output':<14} {'MACs':>11} {'weight B':>10} {'act B':>9} " \
+             f"{'live B':>9}"
+    print(header)
+    print("-" * len(header))
+    for layer in info["layers"]:
+        ins = ",".join(shape(s) for s in layer["inputs"]) or "-"
+        note = "  (aliased: no copy)" if layer["aliased"] else ""
+        print(f"{layer['index']:>3}  {layer['op']:<18} {ins:<22} {shape(layer['output']):<14} {layer['macs']:>11,} "
+              f"{layer['weight_bytes']:>10,} {layer['activation_bytes']:>9,} {layer['live_bytes']:>9,}{note}")
+    print("-" * len(header))
+    print(f"arena (peak RAM of activations): {info['arena_bytes']:,} B  "
+          f"(TFLM's greedy plan of the same tensors: {info['tflm_arena_bytes']:,} B; a TFLM arena adds its own "
+          "bookkeeping)")
+    family = meta.get("frontend", {}).get("family") if isinstance(meta.get("frontend"), dict) else None
+    tables = f"{table_bytes:,} B" if table_bytes is not None else \
+        f"not counted for the {family} frontend" if family else "n/a: no frontend in the metadata"
+    print(f"flash: {flash:,} B  (weights {info['weight_bytes']:,} B, frontend tables {tables})")
+    rate = "" if per_second is None else f", {info['macs'] * per_second:,.0f} per second of audio " \
+        f"({per_second:g} inferences/s)"
+    print(f"MACs: {info['macs']:,} per inference{rate}")
+    for f in fits:
+        ram = "-" if f["ram_bytes"] is None else f"{f['ram_bytes'] // 1024} KB RAM"
+        rom = "-" if f["flash_bytes"] is None else f"{f['flash_bytes'] // 1024} KB flash"
+        verdict = "fits" if f["fits"] else "does NOT fit"
+        print(f"{f['target']} ({ram}, {rom}): {verdict}")
+    return 0
+
+
+def inspect_main(argv=None) -> int:
+    return _run(_inspect, argv)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(features_main())

@@ -191,6 +191,51 @@ class Model:
             fn(*args)
         return self._outputs[0] if len(self._outputs) == 1 else self._outputs
 
+    def summary(self) -> dict[str, Any]:
+        """Per-layer and total figures (what ``sed-inspect`` prints), as plain Python values.
+
+        Per layer: op, activation input shapes, output shape, MACs (convolutions,
+        fully connected, MUL), weight bytes (constant tensors it reads, as
+        stored), activation bytes (its activation inputs and outputs) and the
+        bytes of the arena live while it runs.  Totals: ``arena_bytes`` (peak
+        RAM of the activations), ``tflm_arena_bytes`` (TFLM's greedy plan of
+        the same activations: 16-byte rounding, no aliasing), ``weight_bytes``
+        (every constant tensor once: flash) and ``macs`` per inference.
+        """
+        g = self.graph
+        layers = []
+        for p in self.prepared:
+            acts_in = [i for i in p.inputs if i >= 0 and not g.tensors[i].is_constant]
+            consts = {i for i in p.inputs if i >= 0 and g.tensors[i].is_constant}
+            act_bytes = sum(g.tensors[i].nbytes for i in acts_in + list(p.outputs))
+            layers.append(dict(
+                index=p.index, op=p.kind, name=p.name,
+                inputs=[list(g.tensors[i].shape) for i in acts_in],
+                output=list(g.tensors[p.outputs[0]].shape),
+                macs=int(p.macs),
+                weight_bytes=int(sum(g.tensors[i].nbytes for i in consts)),
+                activation_bytes=int(act_bytes),
+                live_bytes=int(self.plan.peak_at(p.index + 1)),
+                aliased=bool(p.kind in ALIASING_OPS and self.aliases.get(p.outputs[0]) == p.inputs[0]),
+            ))
+        from sed_runtime.model.planner import tflm_arena_plan
+
+        def io(info: TensorInfo) -> dict[str, Any]:
+            return dict(name=info.name, shape=list(info.shape), dtype=str(info.dtype), scale=info.scale,
+                        zero_point=info.zero_point)
+
+        return dict(
+            operators=len(self.prepared),
+            inputs=[io(i) for i in self.inputs],
+            outputs=[io(o) for o in self.outputs],
+            layers=layers,
+            arena_bytes=int(self.arena_bytes),
+            tflm_arena_bytes=int(tflm_arena_plan(g).size),
+            weight_bytes=int(sum(t.nbytes for t in g.tensors if t.is_constant)),
+            macs=int(sum(p.macs for p in self.prepared)),
+            single_rounding=self.single_rounding,
+        )
+
     def __repr__(self) -> str:
         ins = ", ".join(f"{i.name}{list(i.shape)}:{i.dtype}" for i in self.inputs)
         outs = ", ".join(f"{o.name}{list(o.shape)}:{o.dtype}" for o in self.outputs)

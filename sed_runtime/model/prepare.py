@@ -671,7 +671,7 @@ def prepare_reshape(ctx: _Context) -> PreparedOp:
     _check_same_type(ctx, input_t, out)
     if input_t.nbytes != out.nbytes:
         raise ctx.fail(f"input {input_t.shape} and output {out.shape} hold different numbers of elements")
-    return PreparedOp(ctx.index, ctx.op.kind, ctx.op.name, ctx.op.inputs[:1], ctx.op.outputs, {}, 0, 0)
+    return PreparedOp(ctx.index, ctx.op.kind, ctx.op.name, ctx.op.inputs, ctx.op.outputs, {}, 0, _weight_bytes(ctx))
 
 
 def prepare_transpose(ctx: _Context) -> PreparedOp:
