@@ -11,12 +11,13 @@ sample, every q8.7 value and every int8 model-input value equal.
 
 Needs ``gcc-arm-none-eabi``, ``libnewlib-arm-none-eabi`` and
 ``qemu-system-arm`` (``.ci/run`` installs them); skipped with the reason when
-they are missing.  The CMSIS-DSP sources are downloaded once (cached).
+they are missing, failed instead when ``SED_REQUIRE_FIRMWARE=1``.  The CMSIS-DSP sources are downloaded once (cached).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +73,8 @@ RUNS = [(cfg, rec) for rec in ALL_RECORDINGS for cfg in ["logmel_fft512"]] + \
 def toolchain():
     missing = firmware.missing_tools()
     if missing:
+        if os.environ.get("SED_REQUIRE_FIRMWARE") == "1":
+            pytest.fail(f"SED_REQUIRE_FIRMWARE=1 but {', '.join(missing)} is missing")
         pytest.skip(f"firmware tier needs {', '.join(missing)} (Debian: apt-get install -y {' '.join(missing)})")
     try:
         return fetch_cmsis.ensure_source()
