@@ -224,16 +224,16 @@ class DetectorScorer:
     def __call__(self, job: FileJob) -> ScoreSeries:
         import numpy as np
 
-        from sed_runtime.io.wavfile import read_pcm16
+        from sed_runtime.io.sources import FileSource
 
         detector = self._detector()
         detector.reset()
-        samples, _ = read_pcm16(job.name, detector.sample_rate_hz)
-        chunk = 1 << 16
         parts = []
-        for start in range(0, samples.shape[0], chunk):
-            detector.process(samples[start:start + chunk])
-            parts.append(detector.scores.astype(np.float64, copy=True))
+        # any format, channel count (mixed) and rate (resampled to the model's), as sed-detect reads it
+        with FileSource(job.name, detector.sample_rate_hz, channel="mix", chunk_samples=1 << 16) as source:
+            for chunk in source.chunks():
+                detector.process(chunk)
+                parts.append(detector.scores.astype(np.float64, copy=True))
         detector.flush()
         scores = np.concatenate(parts) if parts else np.zeros((0, len(detector.labels)))
         return ScoreSeries(scores, detector.step_s, tuple(detector.labels), detector.first_stamp_s)
