@@ -219,7 +219,7 @@ def eval_main(argv=None) -> int:
 def _verify(argv) -> int:
     from sed_runtime.io.trace import read_trace
     from sed_runtime.io.wavfile import read_pcm16
-    from sed_runtime.verify import COMPARABLE, RuntimeReference, check_identity, record_trace, verify_trace
+    from sed_runtime.verify import COMPARABLE, RECORDED, RuntimeReference, check_identity, record_trace, verify_trace
 
     p = argparse.ArgumentParser(
         prog="sed-verify",
@@ -233,7 +233,8 @@ def _verify(argv) -> int:
     p.add_argument("--trace", metavar="DEVICE_TRACE", help="device trace to check (binary or text form)")
     p.add_argument("--record", metavar="OUT_TRACE", help="write the runtime's trace here (.txt/.log: text form)")
     p.add_argument("--target", choices=("generic", "dsp"), help="arithmetic target (default: the trace's, else the spec's)")
-    p.add_argument("--stages", help=f"comma-separated stages to compare or record (default: all of {','.join(COMPARABLE)})")
+    p.add_argument("--stages", help=f"comma-separated stages to compare (default: all of {','.join(COMPARABLE)}) or "
+                   f"record (default: {','.join(RECORDED)})")
     p.add_argument("--partial", action="store_true", help="accept a trace without its end record or with hops missing")
     p.add_argument("--text", action="store_true", help="--record in the text (UART) form whatever the suffix")
     p.add_argument("--channel", type=int, help="channel of a multi-channel recording (0-based)")
@@ -262,7 +263,7 @@ def _verify(argv) -> int:
     reference.run(samples)
     if args.record:
         n = record_trace(args.record, reference, text=True if args.text else None,
-                         stages=stages if stages is not None else COMPARABLE)
+                         stages=stages if stages is not None else RECORDED)
         print(f"wrote {n} records ({reference.hops} hops, target {reference.target}) to {args.record}", file=sys.stderr)
     if trace is None:
         return 0

@@ -16,9 +16,10 @@ what differs.
 Stages the runtime recomputes: ``pcm`` (the samples that completed each
 frame), ``features`` (the frontend frame), ``features_s8`` (its int8
 quantization, CMSIS-DSP family with a ``quantization``), and, with a model,
-``output`` (the model output at every hop where the model runs).  ``info``
-records are shown, never compared.  ``tensor``, ``decision`` and ``event``
-records are reported as not compared.
+``output`` (the model output at every hop where the model runs) and
+``tensor`` (any tensor an operator writes, named by its graph name or
+``#<index>``, at those hops).  ``info`` records are shown, never compared.
+``decision`` and ``event`` records are reported as not compared.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from sed_runtime.io.trace import STAGES, Trace, TraceRecord, TraceWriter, fronte
 __all__ = ["Divergence", "StageReport", "VerifyReport", "RuntimeReference", "verify_trace", "record_trace",
            "check_identity", "model_digest"]
 
-COMPARABLE = ("pcm", "features", "features_s8", "output")
+COMPARABLE = ("pcm", "features", "features_s8", "tensor", "output")
+RECORDED = ("pcm", "features", "features_s8", "output")  # what --record writes unless told (tensors are many)
 _GEOMETRY = ("family", "sample_rate_hz", "window_samples", "hop_samples", "fft_len", "n_mels", "n_dct", "bins",
              "output", "quantization")
 
@@ -158,7 +160,7 @@ class VerifyReport:
 
 _NOT_COMPARED_WHY = {
     "output": "no model given: pass --model",
-    "tensor": "intermediate tensors are not recomputed yet",
+    "tensor": "no model given: pass --model",
     "decision": "the runtime's decision state is float; compare outputs and events",
     "event": "event comparison is not implemented yet",
 }
@@ -168,12 +170,16 @@ _NOT_COMPARED_WHY = {
 # Identity
 # ---------------------------------------------------------------------------
 
-def model_digest(graph) -> str:
-    """sha256 of a model's arithmetic: tensors (shape, dtype, quantization, constant data) and operators.
+def _plain(value):
+    """Option values in one spelling: sequences as tuples, numpy scalars as Python numbers."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
-    Names and metadata are left out, so the ONNX model, the ``.tflite``
-    exported from it and that file loaded back have the same digest.
-    """
+
+def _graph_digest(graph) -> str:
     h = hashlib.sha256()
     for t in graph.tensors:
         h.update(repr((t.index, tuple(int(d) for d in t.shape), np.dtype(t.dtype).str)).encode())
@@ -185,9 +191,31 @@ def model_digest(graph) -> str:
         if t.data is not None:
             h.update(np.ascontiguousarray(t.data).tobytes())
     for op in graph.operators:
-        h.update(repr((op.kind, tuple(op.inputs), tuple(op.outputs))).encode())
+        options = tuple(sorted((k, _plain(v)) for k, v in op.options.items()))
+        h.update(repr((op.kind, tuple(op.inputs), tuple(op.outputs), options)).encode())
     h.update(repr((tuple(graph.inputs), tuple(graph.outputs))).encode())
     return h.hexdigest()
+
+
+def model_digest(graph) -> str:
+    """sha256 of a model's arithmetic: tensors (shape, dtype, quantization, constant data) and operators.
+
+    Taken on the graph as firmware gets it -- written as ``.tflite`` and read
+    back, so that operator options have one spelling -- and without names or
+    metadata: an ONNX model, the ``.tflite`` exported from it and that file
+    loaded back all have the same digest.
+    """
+    from dataclasses import replace
+
+    from sed_runtime.errors import ModelError
+    from sed_runtime.model.export_tflite import export_tflite
+    from sed_runtime.model.tflite_import import import_tflite
+
+    try:
+        graph = import_tflite(export_tflite(replace(graph, metadata={})))
+    except ModelError:  # a graph TFLite cannot hold: digest it as it is
+        pass
+    return _graph_digest(graph)
 
 
 def check_identity(trace: Trace, expected: dict[str, Any], model_sha256: str | None = None) -> list[str]:
@@ -269,6 +297,10 @@ class RuntimeReference:
         self.features = np.zeros((0, spec.bins), np.int16)
         self.features_s8 = None
         self.outputs: dict[int, np.ndarray] = {}
+        self._windows: dict[int, np.ndarray] = {}
+        self._probe = None
+        self._probe_hop = -1
+        self._probe_values: list[np.ndarray] = []
 
     def run(self, samples: np.ndarray) -> "RuntimeReference":
         """Compute every stage for ``samples`` (int16 mono at the spec's rate); returns self."""
@@ -286,6 +318,7 @@ class RuntimeReference:
             self.features_s8 = None
         self.hops = self.features.shape[0]
         self.outputs = {}
+        self._probe_hop = -1
         if self.model is not None:
             self._run_model(self.model)
         return self
@@ -300,10 +333,47 @@ class RuntimeReference:
                               f"{info.dtype}")
         window = FeatureWindow(self.window_frames, frames.shape[1], self.stride_frames, dtype=frames.dtype)
         shape = tuple(info.shape)
+        self._windows = {}
         for hop in range(frames.shape[0]):
             if window.push(frames[hop]):
-                result = model.invoke(window.window().reshape(shape))
+                x = window.window().reshape(shape)
+                result = model.invoke(x)
                 self.outputs[hop] = np.array(result[0] if isinstance(result, tuple) else result)
+                self._windows[hop] = x.copy()
+
+    def tensor(self, hop: int, name: str) -> np.ndarray | None:
+        """Intermediate tensor ``name`` (a graph tensor name, or ``#<index>``) of the inference at ``hop``.
+
+        Computed on demand by a copy of the model whose outputs are every
+        tensor an operator writes: the same kernels, an arena that keeps
+        everything.
+        """
+        if self.model is None or hop not in self._windows:
+            return None
+        if self._probe is None:
+            from dataclasses import replace
+
+            from sed_runtime.model.interpreter import Model
+
+            graph = self.model.graph
+            produced = tuple(dict.fromkeys(t for op in graph.operators for t in op.outputs if t != -1))
+            probe = Model(replace(graph, outputs=produced), single_rounding=self.model.single_rounding,
+                          metadata=self.model.metadata)
+            by_name = {}
+            for position, index in enumerate(produced):
+                by_name.setdefault(graph.tensors[index].name, position)
+                by_name[f"#{index}"] = position
+            self._probe = (probe, by_name)
+        probe, by_name = self._probe
+        position = by_name.get(name)
+        if position is None:
+            raise TraceError(f"the trace logs tensor {name!r}, which no operator of the model writes; name a "
+                             f"tensor of the model or give its index as '#<index>'")
+        if self._probe_hop != hop:
+            result = probe.invoke(self._windows[hop])
+            self._probe_values = [np.array(v) for v in (result if isinstance(result, tuple) else (result,))]
+            self._probe_hop = hop
+        return self._probe_values[position]
 
     def pcm(self, hop: int) -> np.ndarray | None:
         """The samples that completed frame ``hop`` (hop 0: the whole first window)."""
@@ -326,10 +396,12 @@ class RuntimeReference:
             return self.features_s8[hop] if 0 <= hop < self.hops else None
         if stage == "output":
             return self.outputs.get(hop)
+        if stage == "tensor":
+            return self.tensor(hop, name)
         return None
 
     def expected_hops(self, stage: str) -> int:
-        if stage == "output":
+        if stage in ("output", "tensor"):
             return len(self.outputs)
         return self.hops
 
@@ -338,9 +410,23 @@ class RuntimeReference:
         stages = [s for s in COMPARABLE if s in set(stages)]
         for hop in range(self.hops):
             for stage in stages:
+                if stage == "tensor":
+                    yield from self._tensor_records(hop)
+                    continue
                 value = self.value(stage, hop) if stage != "features_s8" or self.features_s8 is not None else None
                 if value is not None:
                     yield stage, hop, value, ""
+
+    def _tensor_records(self, hop: int):
+        if self.model is None or hop not in self._windows:
+            return
+        graph = self.model.graph
+        for index in dict.fromkeys(t for op in graph.operators for t in op.outputs if t != -1):
+            name = graph.tensors[index].name
+            if not name or len(name.encode("utf-8")) > 255 or any(c.isspace() for c in name) or name == "-":
+                name = f"#{index}"
+            value = self.tensor(hop, f"#{index}")
+            yield "tensor", hop, value, name
 
 
 # ---------------------------------------------------------------------------
@@ -381,18 +467,18 @@ def verify_trace(trace: Trace, reference: RuntimeReference, *, stages: Iterable[
         if key in seen:
             raise TraceError(f"{trace.source}: two {rec.label} records for hop {rec.hop} (second at {rec.where})")
         seen.add(key)
-        if rec.stage not in COMPARABLE or (rec.stage == "output" and reference.model is None):
+        if rec.stage not in COMPARABLE or (rec.stage in ("output", "tensor") and reference.model is None):
             not_compared[rec.label] = not_compared.get(rec.label, 0) + 1
             continue
         expected = reference.value(rec.stage, rec.hop, rec.name)
         if expected is None:
-            if rec.stage == "output":
+            if rec.stage in ("output", "tensor"):
                 raise TraceError(f"{trace.source}: an output record at hop {rec.hop} ({rec.where}), but the runtime "
                                  f"runs the model at hops {sorted(reference.outputs)[:3]}... (window/stride differ)")
             raise TraceError(f"{trace.source}: a {rec.label} record at hop {rec.hop} ({rec.where}), but the audio "
                              f"gives {reference.hops} hops: the trace belongs to other audio")
         data = rec.data
-        if rec.stage == "output" and not isinstance(data, str) and data.size == expected.size:
+        if rec.stage in ("output", "tensor") and not isinstance(data, str) and data.size == expected.size:
             expected = expected.reshape(data.shape)  # [1, classes] logged as [classes] is the same tensor
         if isinstance(data, str) or data.dtype != expected.dtype or data.shape != expected.shape:
             got = "text" if isinstance(data, str) else f"{data.dtype} {data.shape}"
@@ -426,7 +512,7 @@ def verify_trace(trace: Trace, reference: RuntimeReference, *, stages: Iterable[
 
 
 def record_trace(path: str | Path, reference: RuntimeReference, *, text: bool | None = None,
-                 stages: Iterable[str] = COMPARABLE) -> int:
+                 stages: Iterable[str] = RECORDED) -> int:
     """Write the runtime's trace of ``reference`` to ``path``; return the number of records."""
     from sed_runtime import __version__
 
@@ -436,7 +522,7 @@ def record_trace(path: str | Path, reference: RuntimeReference, *, text: bool | 
     header = {"target": reference.target, "device": f"sed-runtime {__version__} (host)", "identity": identity}
     stages = list(stages)
     if reference.model is None:
-        stages = [s for s in stages if s != "output"]
+        stages = [s for s in stages if s not in ("output", "tensor")]
     with TraceWriter.open(path, header, text=text) as writer:
         for stage, hop, value, name in reference.records(stages):
             writer.write(stage, hop, value, name)

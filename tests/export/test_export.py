@@ -300,3 +300,65 @@ def test_sed_export_errors_are_one_line(tmp_path, capsys):
     assert export_main(["--model", str(tmp_path / "missing.tflite"), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err
+
+
+def test_model_digest_is_the_same_for_onnx_and_its_tflite_export():
+    import sys
+
+    pytest.importorskip("onnxruntime")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
+    from onnx_builders import ZOO, quantize
+
+    from sed_runtime.model.export_tflite import export_tflite
+    from sed_runtime.model.onnx_import import import_onnx
+    from sed_runtime.model.tflite_import import import_tflite
+
+    digests = set()
+    for name in ("conv_stack", "sequence"):
+        graph = import_onnx(quantize(ZOO[name](0), seed=0))
+        assert model_digest(graph) == model_digest(import_tflite(export_tflite(graph))), name
+        digests.add(model_digest(graph))
+    assert len(digests) == 2
+
+
+def test_intermediate_tensors_are_compared_by_name_or_index(tmp_path, capsys):
+    pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    model = tmp_path / "ms.tflite"
+    shutil.copyfile(MICRO / "micro_speech_quantized.tflite", model)
+    meta = {"frontend": MICRO_SPEECH_SPEC.to_dict(), "labels": ["silence", "unknown", "yes", "no"],
+            "window_frames": 49, "stride_frames": 5}
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    write_metadata(model, tmp_path / "meta.json", sidecar=True)
+    clip = MICRO / "yes_1000ms.wav"
+    trace_path = tmp_path / "full.trace"
+    assert verify_main(["--model", str(model), "--audio", str(clip), "--record", str(trace_path),
+                        "--stages", "features,tensor,output"]) == 0
+    recorded = read_trace(trace_path)
+    names = [r.name for r in recorded.records if r.stage == "tensor"]
+    assert "Relu" in names and len(names) == len(set(names)) >= 3
+    assert verify_main(["--model", str(model), "--audio", str(clip), "--trace", str(trace_path)]) == 0
+    capsys.readouterr()
+    # the device's convolution output differs in one element; it also logs a tensor by index
+    graph = load_model(model).graph
+    relu = next(t.index for t in graph.tensors if t.name == "Relu")
+    records = []
+    for r in recorded.records:
+        data = r.data.copy()
+        if r.stage == "tensor" and r.name == "Relu":
+            data.reshape(-1)[1234] ^= 2
+        records.append((r.stage, r.hop, data, r.name))
+    hop = next(h for s, h, _, n in records if n == "Relu")
+    records.append(("tensor", hop, next(d for s, h, d, n in records if n == "Relu"), f"#{relu}"))
+    bad = tmp_path / "device.trace"
+    bad.write_bytes(write_trace_bytes({k: v for k, v in recorded.header.items() if k != "sed_trace"}, records))
+    assert verify_main(["--model", str(model), "--audio", str(clip), "--trace", str(bad)]) == 1
+    out = capsys.readouterr().out
+    shape = next(d for s, h, d, n in records if n == "Relu").shape
+    index = [int(i) for i in np.unravel_index(1234, shape)]
+    assert f"FIRST DIVERGENCE: hop {hop}, stage tensor, tensor 'Relu', element {index}" in out
+    assert f"tensor '#{relu}'" in out
+    unknown = write_trace_bytes({k: v for k, v in recorded.header.items() if k != "sed_trace"},
+                                [("tensor", hop, np.zeros(3, np.int8), "no_such_tensor")])
+    bad.write_bytes(unknown)
+    assert verify_main(["--model", str(model), "--audio", str(clip), "--trace", str(bad), "--partial"]) == 1
+    assert "no operator of the model writes" in capsys.readouterr().err
