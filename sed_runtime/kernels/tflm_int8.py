@@ -255,10 +255,18 @@ def _im2col(input_s8, padded, cols, g, input_offset, k_h, k_w, stride_h, stride_
             for c in range(in_c):
                 for y in range(in_h):
                     dst = padded[n, c, y + pad_h]
-                    src = input_s8[n, y]
-                    for x in range(in_w):
-                        xx = x + pad_w
-                        dst[xx % stride_w, xx // stride_w] = np.int32(src[x, c]) + off
+                    src = input_s8[n, y, :, c]
+                    for r in range(stride_w):
+                        # image columns x with (x + pad_w) % stride_w == r, from the first one >= 0
+                        x0 = (r - pad_w) % stride_w
+                        if x0 >= in_w:
+                            continue
+                        count = (in_w - x0 + stride_w - 1) // stride_w
+                        j0 = (x0 + pad_w) // stride_w
+                        src_r = src[x0::stride_w]
+                        dst_r = dst[r, j0:j0 + count]
+                        for i in range(count):
+                            dst_r[i] = np.int32(src_r[i]) + off
     for ky in range(k_h):
         for kx in range(k_w):
             r = (dilation_w * kx) % stride_w
@@ -277,26 +285,31 @@ def _im2col(input_s8, padded, cols, g, input_offset, k_h, k_w, stride_h, stride_
 
 
 @njit(inline="always")
-def _requantize_channel(acc, output_s8, c, bias, multiplier, shift, output_offset, act_min, act_max,
-                        single_rounding):
-    """``acc`` (one output channel, pixel order) + bias -> requantized int8 into ``output_s8[..., c]``."""
-    batches, out_h, out_w, _ = output_s8.shape
-    p = 0
-    for n in range(batches):
-        for oy in range(out_h):
-            out_row = output_s8[n, oy]
-            acc_row = acc[p:p + out_w]
-            for ox in range(out_w):
-                total = wrap_i32(np.int64(acc_row[ox]) + np.int64(bias))
-                v = requantize_s32(total, multiplier, shift, single_rounding) + output_offset
-                out_row[ox, c] = _clamp(v, act_min, act_max)
-            p += out_w
+def _requantize_channel(acc, out_row, bias, multiplier, shift, output_offset, act_min, act_max, single_rounding):
+    """One output channel: ``acc`` (pixel order) + bias, requantized, offset and clamped into ``out_row``."""
+    for p in range(acc.shape[0]):
+        total = wrap_i32(np.int64(acc[p]) + np.int64(bias))
+        v = requantize_s32(total, multiplier, shift, single_rounding) + output_offset
+        out_row[p] = _clamp(v, act_min, act_max)
+
+
+@njit(inline="always")
+def _store_channels(channels_s8, output_s8):
+    """``[OC, pixels]`` -> the NHWC output (a transposition; contiguous rows keep the requantization vectorized)."""
+    batches, out_h, out_w, out_c = output_s8.shape
+    out2 = output_s8.reshape(batches * out_h * out_w, out_c)
+    for c in range(out_c):
+        src = channels_s8[c]
+        dst = out2[:, c]
+        for p in range(src.shape[0]):
+            dst[p] = src[p]
 
 
 @njit
 def conv_per_channel_im2col(input_s8, filter_ck_s32, bias_s32, output_s8, padded_s32, cols_s32, acc_s32,
-                            input_offset, output_offset, multiplier, shift, k_h, k_w, stride_h, stride_w,
-                            dilation_h, dilation_w, pad_h, pad_w, act_min, act_max, groups, single_rounding):
+                            channels_s8, input_offset, output_offset, multiplier, shift, k_h, k_w, stride_h,
+                            stride_w, dilation_h, dilation_w, pad_h, pad_w, act_min, act_max, groups,
+                            single_rounding):
     """Grouped 2-D convolution as im2col + matrix product: CONV_2D and DEPTHWISE_CONV_2D in one loop nest.
 
     Mirrors: TFLM ``reference_integer_ops::ConvPerChannel`` (``groups`` =
@@ -314,7 +327,8 @@ def conv_per_channel_im2col(input_s8, filter_ck_s32, bias_s32, output_s8, padded
        ``p`` = output pixel (im2col, transposed).
     3. Per output channel, ``acc[p] = sum_k filter[c, k] * cols[k, p]`` along
        ``p`` (long and contiguous, so it vectorizes), ``+ bias``, then
-       ``requantize_s32``, output offset, clamp.
+       ``requantize_s32``, output offset, clamp, into ``channels_s8[c]``;
+       finally transposed into the NHWC output.
 
     Scaling and overflow: as :func:`conv_per_channel`; integer addition
     modulo 2**32 is order-independent, so the results are identical.
@@ -323,7 +337,8 @@ def conv_per_channel_im2col(input_s8, filter_ck_s32, bias_s32, output_s8, padded
     ``[OC, KH, KW, IC/groups]`` filter reshaped, or a depthwise ``[1, KH, KW,
     OC]`` filter transposed); ``padded_s32`` of
     :func:`im2col_padded_shape`, zero-initialised once; ``cols_s32`` [K, N *
-    OH * OW]; ``acc_s32`` [N * OH * OW]; ``output_s8`` C-contiguous.
+    OH * OW]; ``acc_s32`` [N * OH * OW]; ``channels_s8`` [OC, N * OH * OW];
+    ``output_s8`` C-contiguous.
     """
     _, out_h, out_w, out_c = output_s8.shape
     per_group_out = out_c // groups
@@ -346,14 +361,16 @@ def conv_per_channel_im2col(input_s8, filter_ck_s32, bias_s32, output_s8, padded
                 col = cols_s32[k]
                 for p in range(pixels):
                     acc_s32[p] += w * col[p]  # int32 x int32, kept modulo 2**32 by the int32 store
-            _requantize_channel(acc_s32, output_s8, c, bias_s32[c], multiplier[c], shift[c], output_offset,
+            _requantize_channel(acc_s32, channels_s8[c], bias_s32[c], multiplier[c], shift[c], output_offset,
                                 act_min, act_max, single_rounding)
+    _store_channels(channels_s8, output_s8)
 
 
 @njit
 def conv_per_channel_im2col_f32(input_s8, filter_ck_f32, bias_s32, output_s8, padded_f32, cols_f32, acc_f32,
-                                input_offset, output_offset, multiplier, shift, k_h, k_w, stride_h, stride_w,
-                                dilation_h, dilation_w, pad_h, pad_w, act_min, act_max, groups, single_rounding):
+                                channels_s8, input_offset, output_offset, multiplier, shift, k_h, k_w, stride_h,
+                                stride_w, dilation_h, dilation_w, pad_h, pad_w, act_min, act_max, groups,
+                                single_rounding):
     """:func:`conv_per_channel_im2col` with the matrix product in float32 (BLAS ``sgemm``), when exact.
 
     Mirrors: the same TFLM functions, with the same integer results: every
@@ -376,8 +393,9 @@ def conv_per_channel_im2col_f32(input_s8, filter_ck_f32, bias_s32, output_s8, pa
         np.dot(filter_ck_f32[c0:c0 + per_group_out], cols_f32, acc_f32[c0:c0 + per_group_out])
         for jc in range(per_group_out):
             c = c0 + jc
-            _requantize_channel(acc_f32[c], output_s8, c, bias_s32[c], multiplier[c], shift[c], output_offset,
+            _requantize_channel(acc_f32[c], channels_s8[c], bias_s32[c], multiplier[c], shift[c], output_offset,
                                 act_min, act_max, single_rounding)
+    _store_channels(channels_s8, output_s8)
 
 
 @njit

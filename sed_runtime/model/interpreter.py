@@ -277,7 +277,8 @@ def _bind_im2col(m: Model, p: PreparedOp):
     padded = m._new_scratch(int(np.prod(padded_shape)), dtype).reshape(padded_shape)
     cols = m._new_scratch(depth * pixels, dtype).reshape(depth, pixels)
     acc = m._new_scratch(int(np.prod(acc_shape)), dtype).reshape(acc_shape)
-    return [(kernel, (x, weights, q["bias"], out, padded, cols, acc, q["input_offset"],
+    channels = m._new_scratch(out_c * pixels, np.int8).reshape(out_c, pixels)
+    return [(kernel, (x, weights, q["bias"], out, padded, cols, acc, channels, q["input_offset"],
                       q["output_offset"], q["multiplier"], q["shift"], q["k_h"], q["k_w"],
                       q["stride_h"], q["stride_w"], q["dilation_h"], q["dilation_w"], q["pad_h"],
                       q["pad_w"], q["act_min"], q["act_max"], q["im2col_groups"], m.single_rounding))]
