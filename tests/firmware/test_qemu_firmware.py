@@ -16,6 +16,7 @@ they are missing, failed instead when ``SED_REQUIRE_FIRMWARE=1``.  The CMSIS-DSP
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -36,9 +37,14 @@ from sed_runtime.io.wavfile import read_pcm16
 from sed_runtime.stream.resample import Resampler
 from sed_runtime.verify import RuntimeReference, verify_trace
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "firmware"))
-import build as firmware  # noqa: E402
+FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "examples" / "firmware"
+sys.path.insert(0, str(FIRMWARE_DIR))
 import fetch_cmsis  # noqa: E402
+
+# examples/firmware/build.py under a name no installed package ("build") can shadow
+_spec = importlib.util.spec_from_file_location("sed_firmware_build", FIRMWARE_DIR / "build.py")
+firmware = sys.modules["sed_firmware_build"] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(firmware)
 
 pytestmark = pytest.mark.firmware
 
