@@ -18,8 +18,11 @@ frame), ``features`` (the frontend frame), ``features_s8`` (its int8
 quantization, CMSIS-DSP family with a ``quantization``), and, with a model,
 ``output`` (the model output at every hop where the model runs) and
 ``tensor`` (any tensor an operator writes, named by its graph name or
-``#<index>``, at those hops).  ``info`` records are shown, never compared.
-``decision`` and ``event`` records are reported as not compared.
+``#<index>``, at those hops) and ``event`` (int32 [class index, onset hop,
+offset hop), compared as a sequence in (onset, class) order with the
+detector's decision logic over the dequantized outputs; the hop an event
+record is logged at is not compared).  ``info`` records are shown, never
+compared; ``decision`` records are reported as not compared.
 """
 
 from __future__ import annotations
@@ -37,8 +40,8 @@ from sed_runtime.io.trace import STAGES, Trace, TraceRecord, TraceWriter, fronte
 __all__ = ["Divergence", "StageReport", "VerifyReport", "RuntimeReference", "verify_trace", "record_trace",
            "check_identity", "model_digest"]
 
-COMPARABLE = ("pcm", "features", "features_s8", "tensor", "output")
-RECORDED = ("pcm", "features", "features_s8", "output")  # what --record writes unless told (tensors are many)
+COMPARABLE = ("pcm", "features", "features_s8", "tensor", "output", "event")
+RECORDED = ("pcm", "features", "features_s8", "output", "event")  # what --record writes unless told (tensors are many)
 _GEOMETRY = ("family", "sample_rate_hz", "window_samples", "hop_samples", "fft_len", "n_mels", "n_dct", "bins",
              "output", "quantization")
 
@@ -48,6 +51,8 @@ _GEOMETRY = ("family", "sample_rate_hz", "window_samples", "hop_samples", "fft_l
 # ---------------------------------------------------------------------------
 
 def _index_text(stage: str, index: tuple[int, ...]) -> str:
+    if stage == "event" and len(index) == 2:
+        return f"event {index[0]} {('class', 'onset hop', 'offset hop')[index[1]]}"
     if len(index) == 1:
         word = {"pcm": "sample", "features": "bin", "features_s8": "bin", "output": "element"}.get(stage, "element")
         return f"{word} {index[0]}"
@@ -162,7 +167,7 @@ _NOT_COMPARED_WHY = {
     "output": "no model given: pass --model",
     "tensor": "no model given: pass --model",
     "decision": "the runtime's decision state is float; compare outputs and events",
-    "event": "event comparison is not implemented yet",
+    "event": "no model given: pass --model",
 }
 
 
@@ -276,6 +281,8 @@ class RuntimeReference:
             detector = Detector(model)
             spec = detector.spec
             self.window_frames, self.stride_frames = detector.window_frames, detector.stride_frames
+            self._decision_config = detector.decision.config
+            self._labels = detector.labels
         elif spec is None:
             raise ConfigError("RuntimeReference needs a frontend spec or a model")
         if target is not None and hasattr(spec, "target") and spec.target != target:
@@ -298,6 +305,7 @@ class RuntimeReference:
         self.features_s8 = None
         self.outputs: dict[int, np.ndarray] = {}
         self._windows: dict[int, np.ndarray] = {}
+        self.events: list[np.ndarray] = []
         self._probe = None
         self._probe_hop = -1
         self._probe_values: list[np.ndarray] = []
@@ -340,6 +348,31 @@ class RuntimeReference:
                 result = model.invoke(x)
                 self.outputs[hop] = np.array(result[0] if isinstance(result, tuple) else result)
                 self._windows[hop] = x.copy()
+        self.events = self._decide(model)
+
+    def _decide(self, model) -> list[np.ndarray]:
+        """Events as int32 [class index, onset hop, offset hop), in (onset, class) order.
+
+        The detector's decision logic over its dequantized scores; step ``k``
+        is the inference at hop ``window_frames - 1 + k * stride_frames``.
+        """
+        from sed_runtime.decision.engine import DecisionEngine
+
+        if not self.outputs:
+            return []
+        q = model.output_quantization
+        scale = float(np.asarray(q.scale).reshape(-1)[0]) if q is not None else 1.0
+        zero_point = int(np.asarray(q.zero_point).reshape(-1)[0]) if q is not None else 0
+        hops = sorted(self.outputs)
+        scores = np.stack([(self.outputs[h].reshape(-1).astype(np.float32) - zero_point) * scale for h in hops])
+        step_s = self.stride_frames * self.spec.hop_samples / self.spec.sample_rate_hz
+        engine = DecisionEngine(self._decision_config, self._labels, step_s=step_s, offset_s=0.0)
+        found = engine.process(scores) + engine.flush()
+        first = self.window_frames - 1
+        events = [np.array([e.class_index, first + round(e.onset_s / step_s) * self.stride_frames,
+                            first + round(e.offset_s / step_s) * self.stride_frames], np.int32) for e in found]
+        events.sort(key=lambda e: (int(e[1]), int(e[0])))
+        return events
 
     def tensor(self, hop: int, name: str) -> np.ndarray | None:
         """Intermediate tensor ``name`` (a graph tensor name, or ``#<index>``) of the inference at ``hop``.
@@ -457,7 +490,14 @@ def verify_trace(trace: Trace, reference: RuntimeReference, *, stages: Iterable[
     info: list[str] = []
     first: Divergence | None = None
     seen: set[tuple[int, str, str]] = set()
+    device_events = []
     for _, rec in indexed:
+        if rec.stage == "event" and (wanted is None or "event" in wanted):
+            if reference.model is None:
+                not_compared["event"] = not_compared.get("event", 0) + 1
+            else:
+                device_events.append(rec)
+            continue
         if rec.stage == "info":
             info.append(f"hop {rec.hop}: {rec.data}")
             continue
@@ -500,7 +540,17 @@ def verify_trace(trace: Trace, reference: RuntimeReference, *, stages: Iterable[
             if first is None:
                 first = div
     missing = []
+    if device_events:
+        report, div = _compare_events(device_events, reference.events, trace.source)
+        reports[("event", "")] = report
+        if first is None:
+            first = div
     for (stage, name), report in reports.items():
+        if stage == "event":
+            if report.records != report.expected_records and not allow_partial:
+                missing.append(f"event: the device logged {report.records} events, the runtime detects "
+                               f"{report.expected_records}")
+            continue
         report.expected_records = reference.expected_hops(stage)
         if report.records < report.expected_records and not allow_partial:
             missing.append(f"{report.label}: the device logged {report.records} of the {report.expected_records} "
@@ -509,6 +559,32 @@ def verify_trace(trace: Trace, reference: RuntimeReference, *, stages: Iterable[
     return VerifyReport(source=trace.source, target=reference.target, hops=reference.hops, stages=ordered,
                         first=first, not_compared=not_compared, missing=missing, damaged=trace.damaged(),
                         notes=notes, info=info)
+
+
+def _compare_events(records: list[TraceRecord], expected: list[np.ndarray], source: str):
+    """Device events against the runtime's, both in (onset, class) order."""
+    for rec in records:
+        if isinstance(rec.data, str) or rec.data.dtype != np.int32 or rec.data.shape != (3,):
+            got = "text" if isinstance(rec.data, str) else f"{rec.data.dtype} {rec.data.shape}"
+            raise TraceError(f"{source}: the event record of hop {rec.hop} ({rec.where}) holds {got}; an event is "
+                             "int32 [3]: class index, onset hop, offset hop")
+    ordered = sorted(records, key=lambda r: (int(r.data[1]), int(r.data[0])))
+    report = StageReport("event", records=len(ordered), expected_records=len(expected))
+    first = None
+    for i, rec in enumerate(ordered):
+        report.elements += 3
+        ref = expected[i] if i < len(expected) else None
+        if ref is not None and np.array_equal(rec.data, ref):
+            continue
+        report.differing_records += 1
+        differ = [0, 1, 2] if ref is None else [int(j) for j in np.nonzero(rec.data != ref)[0]]
+        report.differing_elements += len(differ)
+        if first is None:
+            j = differ[0]
+            first = Divergence(rec.hop, "event", "", (i, j), int(rec.data[j]),
+                               "no event" if ref is None else int(ref[j]), rec.where, damaged=not rec.crc_ok)
+    report.first = first
+    return report, first
 
 
 def record_trace(path: str | Path, reference: RuntimeReference, *, text: bool | None = None,
@@ -522,10 +598,13 @@ def record_trace(path: str | Path, reference: RuntimeReference, *, text: bool | 
     header = {"target": reference.target, "device": f"sed-runtime {__version__} (host)", "identity": identity}
     stages = list(stages)
     if reference.model is None:
-        stages = [s for s in stages if s not in ("output", "tensor")]
+        stages = [s for s in stages if s not in ("output", "tensor", "event")]
     with TraceWriter.open(path, header, text=text) as writer:
         for stage, hop, value, name in reference.records(stages):
             writer.write(stage, hop, value, name)
+        if "event" in stages:
+            for event in reference.events:  # logged at the hop where it ends
+                writer.write("event", min(int(event[2]), max(reference.hops - 1, 0)), event)
         count = writer.count
         writer.close(reference.hops)
     return count + 1

@@ -61,7 +61,7 @@ enum {
     SED_STAGE_TENSOR = 0x30,       /* an intermediate tensor; name it */
     SED_STAGE_OUTPUT = 0x40,       /* model output */
     SED_STAGE_DECISION = 0x50,     /* decision state after this hop */
-    SED_STAGE_EVENT = 0x60,        /* int32[4]: label, onset frame, offset frame, peak */
+    SED_STAGE_EVENT = 0x60,        /* int32[3]: class index, onset hop, offset hop (exclusive) */
     SED_STAGE_END = 0x7F
 };
 

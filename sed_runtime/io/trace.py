@@ -17,7 +17,8 @@ stage          code    payload
 ``tensor``     0x30    any intermediate tensor of the model; ``name`` says which
 ``output``     0x40    the model output (scores) of this hop
 ``decision``   0x50    decision state after this hop (smoothed scores, on/off)
-``event``      0x60    int32 [4]: label index, onset frame, offset frame, peak
+``event``      0x60    int32 [3]: class index, onset hop, offset hop (exclusive),
+                       logged when the event closes
 ``end``        0x7F    uint32 [1]: number of records before it (last record)
 =============  ======  ===========================================================
 

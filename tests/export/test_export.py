@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -260,7 +261,8 @@ def test_model_export_verify_round_trip_and_wrong_model(tmp_path, models, capsys
     trace = tmp_path / "runtime.trace"
     assert verify_main(["--model", str(out / "model.tflite"), "--audio", str(CLIP), "--record", str(trace)]) == 0
     recorded = read_trace(trace)
-    assert recorded.stages() == ["pcm", "features", "features_s8", "output"]
+    assert recorded.stages() in (["pcm", "features", "features_s8", "output"],
+                                 ["pcm", "features", "features_s8", "output", "event"])
     assert verify_main(["--model", str(a), "--audio", str(CLIP), "--trace", str(trace)]) == 0
     assert "EQUAL:" in capsys.readouterr().out
     assert verify_main(["--model", str(b), "--audio", str(CLIP), "--trace", str(trace)]) == 1
@@ -362,3 +364,38 @@ def test_intermediate_tensors_are_compared_by_name_or_index(tmp_path, capsys):
     bad.write_bytes(unknown)
     assert verify_main(["--model", str(model), "--audio", str(clip), "--trace", str(bad), "--partial"]) == 1
     assert "no operator of the model writes" in capsys.readouterr().err
+
+
+def test_events_are_compared_in_order(tmp_path, capsys):
+    model = tmp_path / "ms.tflite"
+    shutil.copyfile(MICRO / "micro_speech_quantized.tflite", model)
+    meta = {"frontend": MICRO_SPEECH_SPEC.to_dict(), "labels": ["silence", "unknown", "yes", "no"],
+            "window_frames": 49, "stride_frames": 5, "decision": {"on_threshold": 0.6, "off_threshold": 0.4}}
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    write_metadata(model, tmp_path / "meta.json", sidecar=True)
+    import soundfile as sf
+
+    clip = tmp_path / "clip.wav"
+    parts = [sf.read(str(MICRO / f"{n}_1000ms.wav"), dtype="int16")[0] for n in ("silence", "yes", "noise", "no")]
+    sf.write(clip, np.concatenate(parts), 16000, subtype="PCM_16")
+    trace_path = tmp_path / "rt.trace"
+    assert verify_main(["--model", str(model), "--audio", str(clip), "--record", str(trace_path)]) == 0
+    recorded = read_trace(trace_path)
+    events = [r for r in recorded.records if r.stage == "event"]
+    labels = [meta["labels"][int(e.data[0])] for e in events]
+    assert "yes" in labels and "no" in labels and labels.index("yes") < labels.index("no")
+    assert all(e.data[1] < e.data[2] and (e.data[1] - 48) % 5 == 0 for e in events)
+    assert verify_main(["--model", str(model), "--audio", str(clip), "--trace", str(trace_path)]) == 0
+    assert "event " in capsys.readouterr().out
+    header = {k: v for k, v in recorded.header.items() if k != "sed_trace"}
+    records = [(r.stage, r.hop, r.data.copy(), r.name) for r in recorded.records]
+    yes = next(i for i, (s, _, d, _) in enumerate(records) if s == "event" and d[0] == 2)
+    records[yes][2][1] += 5  # the device's "yes" starts one inference later
+    (tmp_path / "late.trace").write_bytes(write_trace_bytes(header, records))
+    assert verify_main(["--model", str(model), "--audio", str(clip), "--trace", str(tmp_path / "late.trace")]) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"FIRST DIVERGENCE: hop \d+, stage event, event \d+ onset hop: device (\d+), runtime (\d+)", out)
+    del records[yes]  # the device misses the event altogether
+    (tmp_path / "missed.trace").write_bytes(write_trace_bytes(header, records))
+    assert verify_main(["--model", str(model), "--audio", str(clip), "--trace", str(tmp_path / "missed.trace")]) == 1
+    assert "missing: event: the device logged" in capsys.readouterr().out
