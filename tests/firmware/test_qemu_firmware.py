@@ -209,3 +209,23 @@ def test_the_header_matches_the_spec(builds):
     assert spec["window_samples"] == 400 and spec["quantization"] == {"scale": 0.05, "zero_point": -3}
     header = (export / "sed_model.h").read_text()
     assert "#define SED_WINDOW_SAMPLES 400" in header and "#define SED_N_DCT 13" in header
+
+
+@pytest.mark.parametrize("core", sorted(CORES))
+@pytest.mark.parametrize("function,n_dct", [("logmel_q15", 0), ("mfcc_q15", 13)])
+def test_firmware_reproduces_the_golden_vectors(toolchain, tmp_path, core, function, n_dct):
+    """The shared Cortex-M golden vectors (made by another harness) from this firmware: frames laid end to end."""
+    golden = np.load(SHARED / "golden" / "cmsis-dsp" / f"{core}_{function}_fft512_mel40_dct13.npz")
+    spec = FrontendSpec(sample_rate_hz=16000, window_samples=512, hop_samples=512, fft_len=512, n_mels=40,
+                        lower_hz=20.0, upper_hz=8000.0, n_dct=n_dct)
+    export = tmp_path / "export"
+    write_frontend_export(spec, export)
+    elf = firmware.build_firmware(export / "sed_model.h", core, tmp_path / "fw", toolchain)
+    wav = tmp_path / "frames.wav"
+    sf.write(wav, golden["input"].reshape(-1), 16000, subtype="PCM_16")
+    firmware.run_firmware(elf, core, wav, tmp_path / "t.trace", pcm=False)
+    frames = np.array([r.data for r in read_trace(tmp_path / "t.trace").records if r.stage == "features"])
+    expected = golden["output"]
+    assert frames.shape == expected.shape
+    bad = [i for i in range(expected.shape[0]) if not np.array_equal(frames[i], expected[i])]
+    assert not bad, f"frames {bad} differ from {core}_{function} golden vectors"
