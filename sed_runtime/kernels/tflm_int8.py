@@ -848,6 +848,12 @@ def copy_nd(src_6d, dst_6d):
 
 @njit
 def fill_value(dst_flat, value):
-    """Set every element of a flat view to ``value`` (``PAD``'s border: the output zero point)."""
+    """Set every element of a flat view to ``value``.
+
+    Mirrors: the border of TFLM ``reference_ops::Pad`` (the output zero point
+    for int8 without ``constant_values``).
+    Scaling and overflow: none.
+    Assumptions: ``value`` fits the view's dtype.
+    """
     for i in range(dst_flat.shape[0]):
         dst_flat[i] = value

@@ -420,3 +420,44 @@ def test_reshape_squeeze_transpose(seed):
     b.op("SQUEEZE", [r], [s], squeeze_dims=(0, 2))
     b.inputs, b.outputs = [x], [s, t]
     check(b.build(), [_s8(rng, shape)], f"TRANSPOSE/RESHAPE/SQUEEZE seed {seed} perm {perm}")
+
+
+# ---------------------------------------------------------------------------
+# int16 at the edges: QUANTIZE / DEQUANTIZE / SOFTMAX int16 output / MEAN int16
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(CASES // 5 + 1))
+def test_int16_edges(seed):
+    rng = np.random.default_rng([15, seed])
+    b = GraphBuilder()
+    x = b.tensor("x", (200,), np.float32)
+    y = b.tensor("y", (200,), np.int16, scale=np.float32(2.0 ** rng.uniform(-14, -6)), zero_point=0)
+    b.op("QUANTIZE", [x], [y])
+    b.inputs, b.outputs = [x], [y]
+    values = (rng.standard_normal(200) * 3e4 * float(b.tensors[y].quantization.scale[0])).astype(np.float32)
+    check(b.build(), [values], f"QUANTIZE float32->int16 seed {seed}")
+
+    b = GraphBuilder()
+    x = b.tensor("x", (300,), np.int16, scale=np.float32(2.0 ** rng.uniform(-14, -6)), zero_point=0)
+    y = b.tensor("y", (300,), scale=_scale(rng, -8, 0), zero_point=_zp(rng))
+    z = b.tensor("z", (300,), np.float32)
+    b.op("QUANTIZE", [x], [y])
+    b.op("DEQUANTIZE", [x], [z])
+    b.inputs, b.outputs = [x], [y, z]
+    check(b.build(), [rng.integers(-32768, 32768, 300).astype(np.int16)], f"int16 -> int8 / float32 seed {seed}")
+
+    b = GraphBuilder()
+    x = b.tensor("x", (3, 17), scale=_scale(rng, -6, 0), zero_point=_zp(rng))
+    y = b.tensor("y", (3, 17), np.int16, scale=np.float32(1 / 65536), zero_point=-32768)
+    b.op("SOFTMAX", [x], [y], beta=1.0)
+    b.inputs, b.outputs = [x], [y]
+    check(b.build(), [_s8(rng, (3, 17))], f"SOFTMAX int8->int16 seed {seed}")
+
+    b = GraphBuilder()
+    x = b.tensor("x", (1, 5, 6, 3), np.int16, scale=np.float32(2.0 ** -10), zero_point=0)
+    ax = b.tensor("axis", (2,), np.int32, data=np.array([1, 2], np.int32))
+    y = b.tensor("y", (1, 1, 1, 3), np.int16, scale=np.float32(2.0 ** rng.uniform(-12, -9)), zero_point=0)
+    b.op("MEAN", [x, ax], [y], keep_dims=True)
+    b.inputs, b.outputs = [x], [y]
+    check(b.build(), [rng.integers(-32768, 32768, (1, 5, 6, 3)).astype(np.int16)], f"MEAN int16 seed {seed}")
