@@ -4,13 +4,11 @@ Tier 1 twice over: the fixture's golden scores (produced by tflite-micro), and
 the tflite-micro interpreter itself on features of every recording in the
 fixtures (the TFLM audio preprocessor model run window by window from a fresh
 state, as the golden features were made), one inference per window of 49
-frames.  ``SED_SLOW=1`` uses every window of every recording; the default
-run takes a stride of 7 frames and the first 4 s of the long recordings.
+frames.  The default run takes a stride of 7 frames over the first 4 s of each
+recording; the ``slow`` tier (``SED_SLOW=1``) every window of every recording.
 """
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 import pytest
@@ -25,7 +23,6 @@ FIXTURES = SHARED / "fixtures" / "micro_speech"
 MODEL = FIXTURES / "micro_speech_quantized.tflite"
 PREPROCESSOR = FIXTURES / "audio_preprocessor_int8.tflite"
 CLIPS = ("yes", "no", "noise", "silence")
-SLOW = os.environ.get("SED_SLOW") == "1"
 WINDOW_SAMPLES, HOP_SAMPLES, FRAMES = 480, 320, 49
 
 pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="micro_speech fixtures not found")
@@ -92,19 +89,16 @@ def test_preprocessor_helper_reproduces_golden_features(golden):
     assert_equal_ints(_preprocessor_features(samples)[:FRAMES], golden["yes_1000ms_features"], "yes features")
 
 
-@pytest.mark.skipif(not tflm_available(), reason="needs tflite-micro")
-@pytest.mark.parametrize("path", _recordings(), ids=lambda p: p.stem)
-def test_every_recording_vs_tflm(model, path):
+def _check_recording(model, path, seconds, stride):
     from tflite_micro.python.tflite_micro import runtime
 
     samples, _ = read_pcm16(path, 16000)
-    if not SLOW:
-        samples = samples[:4 * 16000]
+    if seconds is not None:
+        samples = samples[:seconds * 16000]
     if samples.size < WINDOW_SAMPLES + (FRAMES - 1) * HOP_SAMPLES:
         samples = np.concatenate([samples, np.zeros(16000, np.int16)])  # dog_bark is shorter than 1 s
     features = _preprocessor_features(samples)
     tflm = runtime.Interpreter.from_file(str(MODEL))
-    stride = 1 if SLOW else 7
     starts = range(0, features.shape[0] - FRAMES + 1, stride)
     ours = np.empty((len(starts), 4), np.int8)
     ref = np.empty((len(starts), 4), np.int8)
@@ -116,3 +110,16 @@ def test_every_recording_vs_tflm(model, path):
         ref[i] = np.array(tflm.get_output(0)).reshape(-1)
     assert_equal_ints(ours, ref, f"micro_speech on {path.name} ({len(starts)} windows)")
     assert len(starts) > 0
+
+
+@pytest.mark.skipif(not tflm_available(), reason="needs tflite-micro")
+@pytest.mark.parametrize("path", _recordings(), ids=lambda p: p.stem)
+def test_every_recording_vs_tflm(model, path):
+    _check_recording(model, path, seconds=4, stride=7)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not tflm_available(), reason="needs tflite-micro")
+@pytest.mark.parametrize("path", _recordings(), ids=lambda p: p.stem)
+def test_every_window_of_every_recording_vs_tflm(model, path):
+    _check_recording(model, path, seconds=None, stride=1)

@@ -3,13 +3,11 @@
 Each case builds a one-operator .tflite model (tests/model/tflite_builder.py),
 runs it in the ``tflite-micro`` interpreter and through
 ``sed_runtime.load_model`` on the same bytes (so the importer is exercised
-too), and compares every output element.  ``SED_SLOW=1`` multiplies the number
-of random cases by 10.
+too), and compares every output element.  25 seeds per test by default; the
+``slow`` tier (``SED_SLOW=1``) adds 225 more.
 """
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 import pytest
@@ -20,7 +18,8 @@ from sed_runtime.model.interpreter import Model, load_graph, load_model
 
 pytestmark = pytest.mark.skipif(not tflm_available(), reason="needs tflite-micro and flatbuffers")
 
-CASES = 25 * (10 if os.environ.get("SED_SLOW") == "1" else 1)
+CASES = 25
+SEEDS = [*range(CASES), *(pytest.param(s, marks=pytest.mark.slow) for s in range(CASES, 10 * CASES))]
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
 
@@ -119,7 +118,7 @@ STRATEGIES = ("auto", "im2col-int", "direct")  # float32 BLAS when exact / int32
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-@pytest.mark.parametrize("seed", range(CASES))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_conv_2d(seed, strategy):
     graph, inputs = _conv_case(np.random.default_rng([1, seed]), depthwise=False)
     check(graph, inputs, f"CONV_2D {strategy} seed {seed} {graph.operators[0].options} {graph.tensors[1].shape}",
@@ -127,7 +126,7 @@ def test_conv_2d(seed, strategy):
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-@pytest.mark.parametrize("seed", range(CASES))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_depthwise_conv_2d(seed, strategy):
     graph, inputs = _conv_case(np.random.default_rng([2, seed]), depthwise=True)
     check(graph, inputs,
@@ -177,7 +176,7 @@ def _fc_case(rng):
     return b.build(), [_s8(rng, in_shape)]
 
 
-@pytest.mark.parametrize("seed", range(CASES))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_fully_connected(seed):
     graph, inputs = _fc_case(np.random.default_rng([4, seed]))
     check(graph, inputs, f"FULLY_CONNECTED seed {seed} {graph.tensors[1].shape}")
@@ -208,7 +207,7 @@ def _pool_case(rng, kind):
 
 
 @pytest.mark.parametrize("kind", ["AVERAGE_POOL_2D", "MAX_POOL_2D"])
-@pytest.mark.parametrize("seed", range(CASES))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_pool(kind, seed):
     graph, inputs = _pool_case(np.random.default_rng([5, seed, kind == "MAX_POOL_2D"]), kind)
     check(graph, inputs, f"{kind} seed {seed} {graph.operators[0].options}")
@@ -236,7 +235,7 @@ def _mean_case(rng):
     return b.build(), [_s8(rng, shape)]
 
 
-@pytest.mark.parametrize("seed", range(CASES))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_mean(seed):
     graph, inputs = _mean_case(np.random.default_rng([6, seed]))
     check(graph, inputs, f"MEAN seed {seed} {graph.tensors[0].shape} axes {graph.tensors[1].data}")
@@ -273,7 +272,7 @@ def _binary_case(rng, kind):
 
 
 @pytest.mark.parametrize("kind", ["ADD", "MUL"])
-@pytest.mark.parametrize("seed", range(CASES))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_add_mul(kind, seed):
     graph, inputs = _binary_case(np.random.default_rng([7, seed, kind == "MUL"]), kind)
     check(graph, inputs, f"{kind} seed {seed} {[t.shape for t in graph.tensors]}")
@@ -294,14 +293,14 @@ def _softmax_case(rng):
     return b.build(), [_s8(rng, (rows, depth))]
 
 
-@pytest.mark.parametrize("seed", range(CASES))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_softmax(seed):
     graph, inputs = _softmax_case(np.random.default_rng([8, seed]))
     check(graph, inputs, f"SOFTMAX seed {seed} scale {graph.tensors[0].quantization.scale}")
 
 
 @pytest.mark.parametrize("kind", ["LOGISTIC", "TANH"])
-@pytest.mark.parametrize("seed", range(CASES))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_logistic_tanh(kind, seed):
     rng = np.random.default_rng([9, seed, kind == "TANH"])
     b = GraphBuilder()
@@ -320,7 +319,7 @@ def test_logistic_tanh(kind, seed):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seed", range(CASES))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_quantize_float_and_requantize(seed):
     rng = np.random.default_rng([10, seed])
     scale, zp = _scale(rng, -8, 0), _zp(rng)
@@ -341,7 +340,7 @@ def test_quantize_float_and_requantize(seed):
     check(b.build(), [np.arange(-128, 128, dtype=np.int8)], f"QUANTIZE int8->int8 seed {seed}")
 
 
-@pytest.mark.parametrize("seed", range(CASES))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_dequantize(seed):
     rng = np.random.default_rng([11, seed])
     b = GraphBuilder()
@@ -357,7 +356,7 @@ def test_dequantize(seed):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seed", range(CASES))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_concatenation(seed):
     rng = np.random.default_rng([12, seed])
     nd = int(rng.integers(1, 5))
@@ -381,7 +380,7 @@ def test_concatenation(seed):
     check(b.build(), arrays, f"CONCATENATION seed {seed} axis {axis}")
 
 
-@pytest.mark.parametrize("seed", range(CASES))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_pad(seed):
     rng = np.random.default_rng([13, seed])
     nd = int(rng.integers(1, 5))
@@ -398,7 +397,7 @@ def test_pad(seed):
     check(b.build(), [_s8(rng, shape)], f"PAD seed {seed} {pads.tolist()}")
 
 
-@pytest.mark.parametrize("seed", range(CASES))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_reshape_squeeze_transpose(seed):
     rng = np.random.default_rng([14, seed])
     nd = int(rng.integers(2, 6))
@@ -427,7 +426,7 @@ def test_reshape_squeeze_transpose(seed):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seed", range(CASES // 5 + 1))
+@pytest.mark.parametrize("seed", SEEDS[::5])
 def test_int16_edges(seed):
     rng = np.random.default_rng([15, seed])
     b = GraphBuilder()
