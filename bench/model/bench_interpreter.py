@@ -178,3 +178,39 @@ def test_vs_onnxruntime_reported(model, tflm, windows, benchmark):
     report_gate(f"micro_speech invoke: ours {per_ours * 1e6:.1f} us, onnxruntime (QDQ, 1 thread) "
                 f"{per_peer * 1e6:.1f} us, {1 / ratio:.1f}x (reported, not gated); onnxruntime scores within "
                 f"{max_diff} LSB, same top class on {same_top:.0%} of windows")
+
+
+def test_ds_cnn_vs_tflite_micro_reported(benchmark):
+    """A DS-CNN keyword-spotting network (conv, 4 x depthwise + pointwise, pool, FC): ours vs tflite-micro, reported."""
+    from model.tflite_builder import ds_cnn_graph, to_tflite
+
+    rng = np.random.default_rng(7)
+    data = to_tflite(ds_cnn_graph(rng))
+    model = load_model(data)
+    tflm = tflite_micro.runtime.Interpreter.from_bytes(data, arena_size=1 << 20)
+    inputs = [rng.integers(-128, 128, (1, 49, 10, 1)).astype(np.int8) for _ in range(20)]
+
+    def run_tflm(x):
+        tflm.set_input(x, 0)
+        tflm.invoke()
+        return tflm.get_output(0)
+
+    for x in inputs:
+        assert np.array_equal(model.invoke(x), run_tflm(x)), "not bit-exact with tflite-micro: no timing"
+
+    def ours():
+        for x in inputs:
+            model.invoke(x)
+
+    def peer():
+        for x in inputs:
+            run_tflm(x)
+
+    ratio, t_ours, t_peer = interleaved_ratio(ours, peer, rounds=11)
+    per_ours, per_peer = t_ours / len(inputs), t_peer / len(inputs)
+    benchmark.extra_info.update(speedup=round(1 / ratio, 2), us_per_inference_ours=round(per_ours * 1e6, 1),
+                                us_per_inference_tflm=round(per_peer * 1e6, 1), strategies=sorted(
+                                    set(model.strategies.values())))
+    benchmark.pedantic(ours, rounds=5, iterations=1)
+    report_gate(f"DS-CNN 64ch invoke: ours {per_ours * 1e6:.0f} us, tflite-micro {per_peer * 1e6:.0f} us, "
+                f"{1 / ratio:.1f}x (reported, not gated), bit-exact on {len(inputs)} inputs")

@@ -399,6 +399,63 @@ def conv_per_channel_im2col_f32(input_s8, filter_ck_f32, bias_s32, output_s8, pa
 
 
 @njit
+def conv_per_channel_gemm_f32(input_s8, filter_kc_f32, bias_s32, output_s8, cols_f32, acc_f32, input_offset,
+                              output_offset, multiplier, shift, k_h, k_w, stride_h, stride_w, dilation_h, dilation_w,
+                              pad_h, pad_w, act_min, act_max, single_rounding):
+    """2-D convolution (one group) as a pixel-major im2col and one float32 matrix product, NHWC in and out.
+
+    Mirrors: TFLM ``reference_integer_ops::ConvPerChannel`` with ``groups ==
+    1``; the layout suits many input channels (pointwise 1x1 convolutions
+    above all): ``cols_f32[p, k]`` holds, for output pixel ``p``, the patch
+    ``input + input_offset`` in the filter's own order ``k = (ky * k_w + kx)
+    * IC + ic`` (contiguous runs of IC values; 0 for taps outside the image,
+    which TFLM skips), ``acc = cols @ filter_kc`` is ``[pixels, OC]``, already
+    the NHWC order of the output.
+
+    Scaling and overflow: every product and partial sum is an integer below
+    ``2**24`` in magnitude (:func:`im2col_f32_is_exact` holds for the filter
+    and offset), so the float32 sums are exact in any order; then, per
+    output, ``int32(acc) + bias`` modulo 2**32, ``requantize_s32``, output
+    offset and clamp, as :func:`conv_per_channel`.
+
+    Assumptions: ``filter_kc_f32`` [KH * KW * IC, OC] (the ``[OC, KH, KW,
+    IC]`` filter reshaped and transposed); ``cols_f32`` [N * OH * OW, KH *
+    KW * IC]; ``acc_f32`` [N * OH * OW, OC]; ``output_s8`` C-contiguous.
+    """
+    batches, in_h, in_w, in_c = input_s8.shape
+    _, out_h, out_w, out_c = output_s8.shape
+    off = np.float32(input_offset)
+    p = 0
+    for n in range(batches):
+        for oy in range(out_h):
+            for ox in range(out_w):
+                row = cols_f32[p]
+                for ky in range(k_h):
+                    iy = oy * stride_h - pad_h + dilation_h * ky
+                    for kx in range(k_w):
+                        ix = ox * stride_w - pad_w + dilation_w * kx
+                        start = (ky * k_w + kx) * in_c
+                        dst = row[start:start + in_c]
+                        if iy < 0 or iy >= in_h or ix < 0 or ix >= in_w:
+                            for c in range(in_c):
+                                dst[c] = 0
+                        else:
+                            src = input_s8[n, iy, ix]
+                            for c in range(in_c):
+                                dst[c] = np.float32(src[c]) + off
+                p += 1
+    np.dot(cols_f32, filter_kc_f32, acc_f32)
+    out2 = output_s8.reshape(batches * out_h * out_w, out_c)
+    for q in range(acc_f32.shape[0]):
+        acc = acc_f32[q]
+        out_row = out2[q]
+        for c in range(out_c):
+            total = wrap_i32(np.int64(acc[c]) + np.int64(bias_s32[c]))
+            v = requantize_s32(total, multiplier[c], shift[c], single_rounding) + output_offset
+            out_row[c] = _clamp(v, act_min, act_max)
+
+
+@njit
 def fully_connected(input_2d, filter_2d, bias_s32, output_2d, input_offset, filter_offset, output_offset,
                     multiplier, shift, act_min, act_max, single_rounding):
     """Fully connected layer, per-tensor or per-channel requantization.

@@ -34,6 +34,7 @@ __all__ = ["Model", "load_model", "load_graph", "TensorInfo", "IM2COL_LIMIT_BYTE
 
 # Host scratch allowed for one convolution's im2col matrix; larger layers use the direct loops.
 IM2COL_LIMIT_BYTES = 16 * 1024 * 1024
+CONV_STRATEGIES = ("auto", "direct", "im2col", "im2col-int", "gemm-nhwc")
 
 
 @dataclass(frozen=True)
@@ -96,19 +97,22 @@ class Model:
     single_rounding : bool
         Whether requantization mirrors a ``TFLITE_SINGLE_ROUNDING`` build.
     conv_strategy : str
-        How convolutions run (same integers either way): ``"im2col"`` gathers
-        patches into host scratch (not part of the arena: it models no
-        firmware buffer) and forms the sums as a matrix product, in float32
-        (BLAS) when every partial sum is provably an exact float32 integer,
-        else in int32 (``"im2col-int"`` forces int32); ``"direct"`` uses the
-        reference loop order; ``"auto"`` (default) takes im2col unless its
-        scratch would exceed :data:`IM2COL_LIMIT_BYTES`.
+        How convolutions run; every strategy gives the same integers, the
+        choice is speed.  ``"im2col"`` gathers patches channel-major into
+        host scratch (not part of the arena: it models no firmware buffer)
+        and forms the sums as a matrix product, in float32 (BLAS) when every
+        partial sum is provably an exact float32 integer, else in int32
+        (``"im2col-int"`` forces int32); ``"gemm-nhwc"`` gathers them
+        pixel-major (float32, ungrouped convolutions); ``"direct"`` runs the
+        reference loop order, vectorized over channels; ``"auto"`` (default)
+        picks per layer (see :func:`_conv_strategy`).  ``strategies`` records
+        the choice per operator index.
     """
 
     def __init__(self, graph: Graph, *, single_rounding: bool = False, metadata: dict | None = None,
                  conv_strategy: str = "auto"):
-        if conv_strategy not in ("auto", "direct", "im2col", "im2col-int"):
-            raise ConfigError(f"conv_strategy={conv_strategy!r}; expected 'auto', 'direct', 'im2col' or 'im2col-int'")
+        if conv_strategy not in CONV_STRATEGIES:
+            raise ConfigError(f"conv_strategy={conv_strategy!r}; expected one of {', '.join(CONV_STRATEGIES)}")
         self.graph = graph
         self.conv_strategy = conv_strategy
         self.single_rounding = bool(single_rounding)
@@ -133,6 +137,7 @@ class Model:
             elif t.nbytes == 0:
                 self._views[t.index] = np.zeros(t.shape, t.dtype)
         self._scratch: list[np.ndarray] = []
+        self.strategies: dict[int, str] = {}
         self._steps: list[tuple[Callable, tuple]] = []
         for p in self.prepared:
             self._steps.extend(_BIND[p.kind](self, p))
@@ -257,58 +262,85 @@ class Model:
 # ---------------------------------------------------------------------------
 
 
-def _bind_im2col(m: Model, p: PreparedOp):
-    """The im2col + matrix-product form of CONV_2D / DEPTHWISE_CONV_2D, or None when its scratch is too large."""
+def _conv_strategy(m: Model, p: PreparedOp) -> str:
+    """Which loop nest runs this convolution: ``direct``, ``im2col`` (int32 or float32) or ``gemm-nhwc`` (float32).
+
+    All give identical integers; the choice is speed and host scratch.
+    ``auto``: pixel-major im2col + one float32 product (``gemm-nhwc``) for an
+    ungrouped convolution over 8 or more input channels when float32 is
+    exact; channel-major im2col for few channels or groups (micro_speech's
+    1-channel depthwise layer), float32 when exact, else int32; the direct
+    loops (vectorized over channels) for depthwise layers over more than 4
+    channels and whenever the scratch would exceed :data:`IM2COL_LIMIT_BYTES`.
+    """
     q = p.params
     x, out = m._view(p.inputs[0]), m._view(p.outputs[0])
     depth = q["filter_ck"].shape[1]
     pixels = out.shape[0] * out.shape[1] * out.shape[2]
-    if m.conv_strategy == "direct" or (m.conv_strategy == "auto" and
-                                       depth * pixels * 4 + x.size * 4 * q["stride_w"] * 2 > IM2COL_LIMIT_BYTES):
-        return None
-    padded_shape = K.im2col_padded_shape(*x.shape, out.shape[1], out.shape[2], q["k_h"], q["k_w"], q["stride_h"],
-                                         q["stride_w"], q["dilation_h"], q["dilation_w"], q["pad_h"], q["pad_w"])
+    exact = K.im2col_f32_is_exact(q["filter_ck"], q["input_offset"])
+    if m.conv_strategy == "direct":
+        return "direct"
+    if m.conv_strategy == "im2col-int":
+        return "im2col-int"
+    if m.conv_strategy == "im2col":
+        return "im2col-f32" if exact else "im2col-int"
+    if m.conv_strategy == "gemm-nhwc":
+        return "gemm-nhwc" if exact and q["im2col_groups"] == 1 and p.kind == "CONV_2D" else "im2col-int"
+    if depth * pixels * 4 + x.size * 4 * q["stride_w"] * 2 > IM2COL_LIMIT_BYTES:
+        return "direct"
+    in_c = x.shape[3]
+    if p.kind == "CONV_2D" and q["im2col_groups"] == 1 and in_c >= 8:
+        return "gemm-nhwc" if exact else "direct"
+    if p.kind == "DEPTHWISE_CONV_2D" and in_c > 4:
+        return "direct"
+    return "im2col-f32" if exact else "im2col-int"
+
+
+def _bind_convolution(m: Model, p: PreparedOp):
+    q = p.params
+    x, out = m._view(p.inputs[0]), m._view(p.outputs[0])
+    strategy = _conv_strategy(m, p)
+    m.strategies[p.index] = strategy
+    depth = q["filter_ck"].shape[1]
     out_c = q["filter_ck"].shape[0]
-    if m.conv_strategy != "im2col-int" and K.im2col_f32_is_exact(q["filter_ck"], q["input_offset"]):
-        kernel, dtype, weights, acc_shape = K.conv_per_channel_im2col_f32, np.float32, \
-            q["filter_ck"].astype(np.float32), (out_c, pixels)
-    else:
-        kernel, dtype, weights, acc_shape = K.conv_per_channel_im2col, np.int32, q["filter_ck"], (pixels,)
-    padded = m._new_scratch(int(np.prod(padded_shape)), dtype).reshape(padded_shape)
-    cols = m._new_scratch(depth * pixels, dtype).reshape(depth, pixels)
-    acc = m._new_scratch(int(np.prod(acc_shape)), dtype).reshape(acc_shape)
-    channels = m._new_scratch(out_c * pixels, np.int8).reshape(out_c, pixels)
-    return [(kernel, (x, weights, q["bias"], out, padded, cols, acc, channels, q["input_offset"],
-                      q["output_offset"], q["multiplier"], q["shift"], q["k_h"], q["k_w"],
-                      q["stride_h"], q["stride_w"], q["dilation_h"], q["dilation_w"], q["pad_h"],
-                      q["pad_w"], q["act_min"], q["act_max"], q["im2col_groups"], m.single_rounding))]
-
-
-def _bind_conv(m: Model, p: PreparedOp):
-    steps = _bind_im2col(m, p)
-    if steps is not None:
-        return steps
-    q = p.params
-    out = m._view(p.outputs[0])
-    acc = m._new_scratch(q["filter"].shape[3], np.int32)
-    return [(K.conv_per_channel, (m._view(p.inputs[0]), q["filter"], q["bias"], out, acc, q["input_offset"],
-                                  q["output_offset"], q["multiplier"], q["shift"], q["stride_h"], q["stride_w"],
-                                  q["dilation_h"], q["dilation_w"], q["pad_h"], q["pad_w"], q["act_min"],
-                                  q["act_max"], q["groups"], m.single_rounding))]
-
-
-def _bind_depthwise(m: Model, p: PreparedOp):
-    steps = _bind_im2col(m, p)
-    if steps is not None:
-        return steps
-    q = p.params
-    out = m._view(p.outputs[0])
+    pixels = out.shape[0] * out.shape[1] * out.shape[2]
+    if strategy == "gemm-nhwc":
+        cols = m._new_scratch(pixels * depth, np.float32).reshape(pixels, depth)
+        acc = m._new_scratch(pixels * out_c, np.float32).reshape(pixels, out_c)
+        weights = np.ascontiguousarray(q["filter_ck"].T, dtype=np.float32)
+        return [(K.conv_per_channel_gemm_f32, (x, weights, q["bias"], out, cols, acc, q["input_offset"],
+                                               q["output_offset"], q["multiplier"], q["shift"], q["k_h"], q["k_w"],
+                                               q["stride_h"], q["stride_w"], q["dilation_h"], q["dilation_w"],
+                                               q["pad_h"], q["pad_w"], q["act_min"], q["act_max"],
+                                               m.single_rounding))]
+    if strategy in ("im2col-f32", "im2col-int"):
+        padded_shape = K.im2col_padded_shape(*x.shape, out.shape[1], out.shape[2], q["k_h"], q["k_w"],
+                                             q["stride_h"], q["stride_w"], q["dilation_h"], q["dilation_w"],
+                                             q["pad_h"], q["pad_w"])
+        if strategy == "im2col-f32":
+            kernel, dtype, weights, acc_shape = K.conv_per_channel_im2col_f32, np.float32, \
+                q["filter_ck"].astype(np.float32), (out_c, pixels)
+        else:
+            kernel, dtype, weights, acc_shape = K.conv_per_channel_im2col, np.int32, q["filter_ck"], (pixels,)
+        padded = m._new_scratch(int(np.prod(padded_shape)), dtype).reshape(padded_shape)
+        cols = m._new_scratch(depth * pixels, dtype).reshape(depth, pixels)
+        acc = m._new_scratch(int(np.prod(acc_shape)), dtype).reshape(acc_shape)
+        channels = m._new_scratch(out_c * pixels, np.int8).reshape(out_c, pixels)
+        return [(kernel, (x, weights, q["bias"], out, padded, cols, acc, channels, q["input_offset"],
+                          q["output_offset"], q["multiplier"], q["shift"], q["k_h"], q["k_w"],
+                          q["stride_h"], q["stride_w"], q["dilation_h"], q["dilation_w"], q["pad_h"],
+                          q["pad_w"], q["act_min"], q["act_max"], q["im2col_groups"], m.single_rounding))]
+    if p.kind == "CONV_2D":
+        acc = m._new_scratch(q["filter"].shape[3], np.int32)
+        return [(K.conv_per_channel, (x, q["filter"], q["bias"], out, acc, q["input_offset"], q["output_offset"],
+                                      q["multiplier"], q["shift"], q["stride_h"], q["stride_w"], q["dilation_h"],
+                                      q["dilation_w"], q["pad_h"], q["pad_w"], q["act_min"], q["act_max"],
+                                      q["groups"], m.single_rounding))]
     acc = m._new_scratch(q["filter"].shape[2], np.int32)
-    return [(K.depthwise_conv_per_channel, (m._view(p.inputs[0]), q["filter"], q["bias"], out, acc,
-                                            q["input_offset"], q["output_offset"], q["multiplier"], q["shift"],
-                                            q["depth_multiplier"], q["stride_h"], q["stride_w"], q["dilation_h"],
-                                            q["dilation_w"], q["pad_h"], q["pad_w"], q["act_min"], q["act_max"],
-                                            m.single_rounding))]
+    return [(K.depthwise_conv_per_channel, (x, q["filter"], q["bias"], out, acc, q["input_offset"],
+                                            q["output_offset"], q["multiplier"], q["shift"], q["depth_multiplier"],
+                                            q["stride_h"], q["stride_w"], q["dilation_h"], q["dilation_w"],
+                                            q["pad_h"], q["pad_w"], q["act_min"], q["act_max"], m.single_rounding))]
 
 
 def _bind_fully_connected(m: Model, p: PreparedOp):
@@ -432,8 +464,8 @@ _BIND: dict[str, Callable[[Model, PreparedOp], list[tuple[Callable, tuple]]]] = 
     "ADD": _bind_add,
     "AVERAGE_POOL_2D": _bind_pool,
     "CONCATENATION": _bind_concatenation,
-    "CONV_2D": _bind_conv,
-    "DEPTHWISE_CONV_2D": _bind_depthwise,
+    "CONV_2D": _bind_convolution,
+    "DEPTHWISE_CONV_2D": _bind_convolution,
     "DEQUANTIZE": _bind_dequantize,
     "FULLY_CONNECTED": _bind_fully_connected,
     "LOGISTIC": _bind_logistic_tanh,

@@ -9,7 +9,7 @@ import pytest
 
 from _compare import assert_equal_ints
 from conftest import SHARED
-from model.tflite_builder import GraphBuilder, tflm_arena_head, tflm_available, tflm_run, to_tflite, \
+from model.tflite_builder import GraphBuilder, ds_cnn_graph, tflm_arena_head, tflm_available, tflm_run, to_tflite, \
     to_tflite_replacing
 from sed_runtime import load_model
 from sed_runtime.errors import ConfigError, ModelError, UnsupportedOperatorError
@@ -223,6 +223,21 @@ def test_small_net_arena_not_larger_than_tflm_and_bit_exact(seed):
     assert model.arena_bytes <= tflm["head"], (model.arena_bytes, tflm)
     x = rng.integers(-128, 128, (1, 16, 12, 2)).astype(np.int8)
     assert_equal_ints(model.invoke(x), tflm_run(data, x)[0], f"small net seed {seed}")
+
+
+@needs_tflm
+@pytest.mark.parametrize("strategy", ["auto", "im2col", "im2col-int", "gemm-nhwc", "direct"])
+def test_ds_cnn_every_conv_strategy_bit_exact_and_arena_not_larger_than_tflm(strategy):
+    rng = np.random.default_rng(31)
+    graph = ds_cnn_graph(rng, channels=24, blocks=2)
+    data = to_tflite(graph)
+    model = Model(load_graph(data), conv_strategy=strategy)
+    for trial in range(3):
+        x = rng.integers(-128, 128, (1, 49, 10, 1)).astype(np.int8)
+        assert_equal_ints(model.invoke(x), tflm_run(data, x)[0], f"DS-CNN {strategy} trial {trial}")
+    assert model.arena_bytes <= tflm_arena_head(data)["head"]
+    if strategy == "auto":
+        assert set(model.strategies.values()) == {"im2col-f32", "direct", "gemm-nhwc"}
 
 
 def test_greedy_plan_mirrors_tflm_first_fit():

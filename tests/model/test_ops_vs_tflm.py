@@ -114,7 +114,8 @@ def _conv_case(rng, depthwise: bool):
     return b.build(), [_s8(rng, (n, in_h, in_w, in_c))]
 
 
-STRATEGIES = ("auto", "im2col-int", "direct")  # float32 BLAS when exact / int32 im2col / reference loop order
+# per-layer choice / channel-major im2col (float32 when exact) / int32 im2col / pixel-major float32 / reference order
+STRATEGIES = ("auto", "im2col", "im2col-int", "gemm-nhwc", "direct")
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -158,7 +159,8 @@ def _fc_case(rng):
     per_channel = rng.random() < 0.4
     w_scale = np.array([_scale(rng, -9, -5) for _ in range(units if per_channel else 1)], np.float32)
     weights = rng.integers(-127, 128, size=(units, depth)).astype(np.int8)
-    out_scale = np.float32(in_scale * float(np.mean(w_scale)) * 74 * 64 * np.sqrt(depth) / 40 * 2.0 ** rng.uniform(-1, 1))
+    acc_std = 74.0 * 64.0 * np.sqrt(depth)
+    out_scale = np.float32(in_scale * float(np.mean(w_scale)) * acc_std / 40 * 2.0 ** rng.uniform(-1, 1))
     b = GraphBuilder()
     in_shape = (batches, 2, depth // 2) if (keep and depth % 2 == 0) else (batches, depth)
     x = b.tensor("x", in_shape, scale=in_scale, zero_point=in_zp)

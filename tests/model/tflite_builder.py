@@ -19,7 +19,8 @@ import numpy as np
 
 from sed_runtime.model.graph import Graph, Operator, Quantization, Tensor
 
-__all__ = ["GraphBuilder", "to_tflite", "to_tflite_replacing", "tflm_run", "tflm_arena_head", "tflm_available"]
+__all__ = ["GraphBuilder", "to_tflite", "to_tflite_replacing", "tflm_run", "tflm_arena_head", "tflm_available",
+           "ds_cnn_graph"]
 
 
 def tflm_available() -> bool:
@@ -197,3 +198,42 @@ def tflm_arena_head(data: bytes) -> dict[str, int]:
         if m:
             out[key] = int(m.group(1))
     return out
+
+
+def ds_cnn_graph(rng: np.random.Generator, channels: int = 64, blocks: int = 4) -> Graph:
+    """A DS-CNN keyword-spotting network (the shape of Arm's ML-zoo KWS model) with seeded random int8 weights.
+
+    Input int8 [1, 49, 10, 1] (49 frames of 10 MFCCs); conv 10x4 stride 2 ->
+    ``blocks`` x (depthwise 3x3 + pointwise 1x1, ReLU) over 25x5x``channels``
+    -> average pool -> fully connected (12 classes) -> softmax.
+    """
+    c = channels
+    b = GraphBuilder()
+    x = b.tensor("x", (1, 49, 10, 1), scale=0.1, zero_point=-10)
+    w = b.tensor("conv_w", (c, 10, 4, 1), scale=np.full(c, 0.01, np.float32),
+                 data=rng.integers(-127, 128, (c, 10, 4, 1)))
+    bias = b.tensor("conv_b", (c,), np.int32, scale=np.full(c, 0.001, np.float32), data=rng.integers(-999, 999, c))
+    cur = b.tensor("conv", (1, 25, 5, c), scale=0.5, zero_point=-128)
+    b.op("CONV_2D", [x, w, bias], [cur], padding="SAME", stride_w=2, stride_h=2, fused_activation_function="RELU")
+    for i in range(blocks):
+        w = b.tensor(f"dw{i}_w", (1, 3, 3, c), scale=np.full(c, 0.02, np.float32),
+                     data=rng.integers(-127, 128, (1, 3, 3, c)), axis=3)
+        d = b.tensor(f"dw{i}", (1, 25, 5, c), scale=0.5, zero_point=-128)
+        b.op("DEPTHWISE_CONV_2D", [cur, w], [d], padding="SAME", stride_w=1, stride_h=1, depth_multiplier=1,
+             fused_activation_function="RELU")
+        w = b.tensor(f"pw{i}_w", (c, 1, 1, c), scale=np.full(c, 0.003, np.float32),
+                     data=rng.integers(-127, 128, (c, 1, 1, c)))
+        cur = b.tensor(f"pw{i}", (1, 25, 5, c), scale=0.5, zero_point=-128)
+        b.op("CONV_2D", [d, w], [cur], padding="VALID", stride_w=1, stride_h=1, fused_activation_function="RELU")
+    pool = b.tensor("pool", (1, 1, 1, c), scale=0.5, zero_point=-128)
+    b.op("AVERAGE_POOL_2D", [cur], [pool], padding="VALID", stride_w=1, stride_h=1, filter_width=5, filter_height=25)
+    shape = b.tensor("shape", (2,), np.int32, data=np.array([1, c], np.int32))
+    flat = b.tensor("flat", (1, c), scale=0.5, zero_point=-128)
+    b.op("RESHAPE", [pool, shape], [flat], new_shape=(1, c))
+    w = b.tensor("fc_w", (12, c), scale=0.01, data=rng.integers(-127, 128, (12, c)))
+    logits = b.tensor("logits", (1, 12), scale=0.3, zero_point=0)
+    b.op("FULLY_CONNECTED", [flat, w], [logits])
+    probs = b.tensor("probs", (1, 12), scale=1 / 256, zero_point=-128)
+    b.op("SOFTMAX", [logits], [probs], beta=1.0)
+    b.inputs, b.outputs = [x], [probs]
+    return b.build()
