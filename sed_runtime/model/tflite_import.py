@@ -355,6 +355,10 @@ def _read(data: bytes) -> Graph:
 
     inputs = _int_tuple(sg.vector(1, np.int32))
     outputs = _int_tuple(sg.vector(2, np.int32))
+    for role, indices in (("input", inputs), ("output", outputs)):
+        for t in indices:
+            if not 0 <= t < len(tensors):
+                raise ModelError(f"graph {role} refers to tensor {t}; the subgraph has {len(tensors)}")
     return Graph(tensors=tuple(tensors), operators=tuple(operators), inputs=inputs, outputs=outputs,
                  metadata=metadata)
 
