@@ -11,8 +11,10 @@ Conventions
 -----------
 * Activations are ``int8`` arrays in TFLite's NHWC layout.  Weights are host
   copies made once at prepare time in the layout the loop wants (a convolution
-  filter ``[OC, KH, KW, IC]`` becomes ``[KH, KW, IC, OC]``) and widened to
-  ``int32``; widening and reordering change no value.
+  filter ``[OC, KH, KW, IC]`` becomes ``[KH, KW, IC, OC]`` or ``[OC, K]``)
+  and widened to ``int32``, or to ``float32`` for the matrix-product forms
+  when every partial sum is provably an exact float32 integer
+  (:func:`im2col_f32_is_exact`); widening and reordering change no value.
 * ``input_offset`` is ``-input_zero_point`` and ``output_offset`` is
   ``output_zero_point``, as in TFLM's ``ConvParams``/``ArithmeticParams``.
 * ``shift`` is TFLM's signed shift (positive = left).  ``single_rounding``
@@ -22,9 +24,12 @@ Conventions
 * Accumulation is modulo 2**32 (``wrap_i32``), which is what a 32-bit
   accumulator does on Arm and x86 when a sum overflows (C leaves it undefined;
   TFLM's comments bound realistic sums far below 2**31).
-* Numba widens integers to ``int64``: every product and sum below is formed
-  in ``int64`` from explicitly widened operands, and narrowed only where C
-  narrows.
+* Numba widens integers to ``int64``: products and sums are formed in
+  ``int64`` from explicitly widened operands and narrowed only where C
+  narrows (a store into an ``int32`` accumulator array keeps the low 32 bits,
+  i.e. the modulo-2**32 sum).
+* Loops index views with their bare loop counters where speed matters: Numba
+  then drops its negative-index wrap-around and LLVM vectorizes.
 """
 
 from __future__ import annotations
@@ -51,6 +56,9 @@ __all__ = [
     "conv_per_channel",
     "conv_per_channel_im2col",
     "conv_per_channel_im2col_f32",
+    "conv_per_channel_gemm_f32",
+    "im2col_padded_shape",
+    "im2col_f32_is_exact",
     "depthwise_conv_per_channel",
     "fully_connected",
     "average_pool",
@@ -66,6 +74,7 @@ __all__ = [
     "dequantize",
     "copy_nd",
     "fill_value",
+    "requantize_s32",
 ]
 
 
