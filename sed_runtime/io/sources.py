@@ -49,12 +49,10 @@ from sed_runtime.errors import AudioFormatError, ConfigError, DeviceError
 from sed_runtime.io.wavfile import (
     _FLOAT_PCM_SUBTYPES,
     _FLOAT_SUBTYPES,
-    _WAV_UNKNOWN_LENGTHS,
     FLOAT_PEAK_LIMIT,
     _float_to_pcm16,
-    _ogg_ends_stream,
     _reason,
-    _wav_data_chunk,
+    check_complete,
 )
 from sed_runtime.stream.resample import Resampler
 from sed_runtime.stream.ring_buffer import RingBuffer
@@ -364,20 +362,7 @@ class FileSource(_LiveSource):
             raise AudioFormatError(
                 f"channel={self.channel} does not exist in {name}, which has {info.channels} channel(s)"
             )
-        if info.format in ("WAV", "WAVEX"):
-            data_chunk = _wav_data_chunk(path)
-            if data_chunk is not None:
-                announced, present = data_chunk
-                if announced not in _WAV_UNKNOWN_LENGTHS and present < announced:
-                    raise AudioFormatError(
-                        f"{name} is truncated: its data chunk announces {announced} bytes, the file holds {present} "
-                        f"({info.frames} whole frames); expected a complete file (re-export it)"
-                    )
-        if info.format == "OGG" and not _ogg_ends_stream(path):
-            raise AudioFormatError(
-                f"{name} is truncated: it does not end with a complete Ogg page marking the end of the stream "
-                f"({info.frames} frames readable); expected a complete file (re-export it)"
-            )
+        check_complete(path, info, name)
         self.info = info
         self.frames = int(info.frames)
         self.channels = int(info.channels)

@@ -52,6 +52,30 @@ _WAV_UNKNOWN_LENGTHS = (0, 0xFFFFFFFF)
 _OGG_MAX_PAGE = 27 + 255 + 255 * 255
 
 
+def check_complete(path, info, name: str) -> None:
+    """Refuse a file that libsndfile would read silently although it is cut short.
+
+    libsndfile reads a truncated WAV or Ogg file without complaint (the frame
+    count simply shrinks), so the WAV data chunk's announced length is
+    compared with the bytes present, and an Ogg file must end with its
+    end-of-stream page.
+    """
+    if info.format in ("WAV", "WAVEX"):
+        data_chunk = _wav_data_chunk(path)
+        if data_chunk is not None:
+            announced, present = data_chunk
+            if announced not in _WAV_UNKNOWN_LENGTHS and present < announced:
+                raise AudioFormatError(
+                    f"{name} is truncated: its data chunk announces {announced} bytes, the file holds {present} "
+                    f"({info.frames} whole frames); expected a complete file (re-export it)"
+                )
+    if info.format == "OGG" and not _ogg_ends_stream(path):
+        raise AudioFormatError(
+            f"{name} is truncated: it does not end with a complete Ogg page marking the end of the stream "
+            f"({info.frames} frames readable); expected a complete file (re-export it)"
+        )
+
+
 def read_pcm16(path: str | Path, sample_rate_hz: int | None = None, channel: int | None = None) -> tuple[np.ndarray, int]:
     """Read ``path`` as int16 mono; return (samples, sample_rate_hz).
 
@@ -85,20 +109,7 @@ def read_pcm16(path: str | Path, sample_rate_hz: int | None = None, channel: int
         )
     if channel is not None and not 0 <= channel < info.channels:
         raise AudioFormatError(f"channel={channel} does not exist in {name}, which has {info.channels} channel(s)")
-    if info.format in ("WAV", "WAVEX"):
-        data_chunk = _wav_data_chunk(path)
-        if data_chunk is not None:
-            announced, present = data_chunk
-            if announced not in _WAV_UNKNOWN_LENGTHS and present < announced:
-                raise AudioFormatError(
-                    f"{name} is truncated: its data chunk announces {announced} bytes, the file holds {present} "
-                    f"({info.frames} whole frames); expected a complete file (re-export it)"
-                )
-    if info.format == "OGG" and not _ogg_ends_stream(path):
-        raise AudioFormatError(
-            f"{name} is truncated: it does not end with a complete Ogg page marking the end of the stream "
-            f"({info.frames} frames readable); expected a complete file (re-export it)"
-        )
+    check_complete(path, info, name)
     is_float = info.subtype in _FLOAT_SUBTYPES
     try:
         data, rate = sf.read(str(path), dtype="float64" if is_float else "int16", always_2d=True)
