@@ -9,6 +9,8 @@ too), and compares every output element.  25 seeds per test by default; the
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -19,7 +21,19 @@ from sed_runtime.model.interpreter import Model, load_graph, load_model
 pytestmark = pytest.mark.skipif(not tflm_available(), reason="needs tflite-micro and flatbuffers")
 
 CASES = 25
-SEEDS = [*range(CASES), *(pytest.param(s, marks=pytest.mark.slow) for s in range(CASES, 10 * CASES))]
+# One test item per seed by default; the slow tier adds one item running seeds 25..249 in a loop.
+SEEDS = [*range(CASES), pytest.param("more", marks=pytest.mark.slow, id=f"seeds{CASES}-{10 * CASES - 1}")]
+
+
+def over_seeds(test):
+    """Run ``test`` for its seed, or for every extra seed when the seed is the slow tier's ``"more"``."""
+
+    @functools.wraps(test)
+    def run(*args, seed, **kwargs):
+        for s in (range(CASES, 10 * CASES) if seed == "more" else (seed,)):
+            test(*args, seed=s, **kwargs)
+
+    return run
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
 
@@ -120,6 +134,7 @@ STRATEGIES = ("auto", "im2col", "im2col-int", "gemm-nhwc", "direct")
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("seed", SEEDS)
+@over_seeds
 def test_conv_2d(seed, strategy):
     graph, inputs = _conv_case(np.random.default_rng([1, seed]), depthwise=False)
     check(graph, inputs, f"CONV_2D {strategy} seed {seed} {graph.operators[0].options} {graph.tensors[1].shape}",
@@ -128,6 +143,7 @@ def test_conv_2d(seed, strategy):
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("seed", SEEDS)
+@over_seeds
 def test_depthwise_conv_2d(seed, strategy):
     graph, inputs = _conv_case(np.random.default_rng([2, seed]), depthwise=True)
     check(graph, inputs,
@@ -179,6 +195,7 @@ def _fc_case(rng):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+@over_seeds
 def test_fully_connected(seed):
     graph, inputs = _fc_case(np.random.default_rng([4, seed]))
     check(graph, inputs, f"FULLY_CONNECTED seed {seed} {graph.tensors[1].shape}")
@@ -210,6 +227,7 @@ def _pool_case(rng, kind):
 
 @pytest.mark.parametrize("kind", ["AVERAGE_POOL_2D", "MAX_POOL_2D"])
 @pytest.mark.parametrize("seed", SEEDS)
+@over_seeds
 def test_pool(kind, seed):
     graph, inputs = _pool_case(np.random.default_rng([5, seed, kind == "MAX_POOL_2D"]), kind)
     check(graph, inputs, f"{kind} seed {seed} {graph.operators[0].options}")
@@ -238,6 +256,7 @@ def _mean_case(rng):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+@over_seeds
 def test_mean(seed):
     graph, inputs = _mean_case(np.random.default_rng([6, seed]))
     check(graph, inputs, f"MEAN seed {seed} {graph.tensors[0].shape} axes {graph.tensors[1].data}")
@@ -275,6 +294,7 @@ def _binary_case(rng, kind):
 
 @pytest.mark.parametrize("kind", ["ADD", "MUL"])
 @pytest.mark.parametrize("seed", SEEDS)
+@over_seeds
 def test_add_mul(kind, seed):
     graph, inputs = _binary_case(np.random.default_rng([7, seed, kind == "MUL"]), kind)
     check(graph, inputs, f"{kind} seed {seed} {[t.shape for t in graph.tensors]}")
@@ -296,6 +316,7 @@ def _softmax_case(rng):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+@over_seeds
 def test_softmax(seed):
     graph, inputs = _softmax_case(np.random.default_rng([8, seed]))
     check(graph, inputs, f"SOFTMAX seed {seed} scale {graph.tensors[0].quantization.scale}")
@@ -303,6 +324,7 @@ def test_softmax(seed):
 
 @pytest.mark.parametrize("kind", ["LOGISTIC", "TANH"])
 @pytest.mark.parametrize("seed", SEEDS)
+@over_seeds
 def test_logistic_tanh(kind, seed):
     rng = np.random.default_rng([9, seed, kind == "TANH"])
     b = GraphBuilder()
@@ -322,6 +344,7 @@ def test_logistic_tanh(kind, seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+@over_seeds
 def test_quantize_float_and_requantize(seed):
     rng = np.random.default_rng([10, seed])
     scale, zp = _scale(rng, -8, 0), _zp(rng)
@@ -343,6 +366,7 @@ def test_quantize_float_and_requantize(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+@over_seeds
 def test_dequantize(seed):
     rng = np.random.default_rng([11, seed])
     b = GraphBuilder()
@@ -359,6 +383,7 @@ def test_dequantize(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+@over_seeds
 def test_concatenation(seed):
     rng = np.random.default_rng([12, seed])
     nd = int(rng.integers(1, 5))
@@ -383,6 +408,7 @@ def test_concatenation(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+@over_seeds
 def test_pad(seed):
     rng = np.random.default_rng([13, seed])
     nd = int(rng.integers(1, 5))
@@ -400,6 +426,7 @@ def test_pad(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+@over_seeds
 def test_reshape_squeeze_transpose(seed):
     rng = np.random.default_rng([14, seed])
     nd = int(rng.integers(2, 6))
@@ -428,7 +455,8 @@ def test_reshape_squeeze_transpose(seed):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seed", SEEDS[::5])
+@pytest.mark.parametrize("seed", [*range(0, CASES, 5), SEEDS[-1]])
+@over_seeds
 def test_int16_edges(seed):
     rng = np.random.default_rng([15, seed])
     b = GraphBuilder()
