@@ -105,7 +105,8 @@ class _Context:
 
     def expect_dtype(self, t: Tensor, *dtypes) -> None:
         if t.dtype not in [np.dtype(d) for d in dtypes]:
-            raise self.fail(f"tensor {t.name!r} has dtype {t.dtype}; expected {' or '.join(str(np.dtype(d)) for d in dtypes)}")
+            expected = " or ".join(str(np.dtype(d)) for d in dtypes)
+            raise self.fail(f"tensor {t.name!r} has dtype {t.dtype}; expected {expected}")
 
     def constant(self, t: Tensor, what: str) -> np.ndarray:
         if t.data is None:
