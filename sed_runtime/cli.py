@@ -1,13 +1,16 @@
 """Command-line entry points.
 
 Library errors (:class:`sed_runtime.errors.SedError`) become one line on
-stderr and exit code 1; ``--debug`` shows the traceback instead.
+stderr and exit code 1; ``--debug`` shows the traceback instead.  Ctrl-C
+exits with 130 and a closed standard output (``sed-stamp --show | head``)
+with 141, quietly, as a program stopped by SIGINT or SIGPIPE.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from importlib import resources
@@ -43,6 +46,14 @@ def _run(main, argv) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader of stdout went away.  Point stdout at /dev/null so that the
+        # interpreter's last flush does not report the broken pipe again.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout is not a file descriptor (captured)
+            pass
+        return 141
 
 
 # ---------------------------------------------------------------------------

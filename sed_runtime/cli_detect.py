@@ -5,13 +5,18 @@ Both run the same :class:`~sed_runtime.detector.Detector`; offline results
 equal live results on the same samples.  Library errors become one line on
 stderr and exit code 1 (``--debug`` shows the traceback); every event that
 closed is written before exit, Ctrl-C included, and an event still open is
-closed at the stream's end.
+closed at the stream's end.  ``sed-detect`` reports a recording it cannot read
+(missing, corrupt, empty, not audio) in one line and goes on with the others;
+the exit code is then 1.  When the reader of standard output goes away
+(``sed-detect ... | head``) both stop quietly (exit code 141, as SIGPIPE).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -20,20 +25,75 @@ from pathlib import Path
 
 import numpy as np
 
-from sed_runtime.errors import ConfigError, DeviceError, SedError
+from sed_runtime.cli import _run
+from sed_runtime.errors import AudioFormatError, ConfigError, DeviceError, ModelError, SedError
 
 DEMO_CLIP = "demo_yes_no.wav"
 
 
-def _run(main, argv) -> int:
-    args = argv if argv is not None else sys.argv[1:]
+def _load_detector(args):
+    """The detector for ``--model``; a model error names the model file."""
+    from sed_runtime.detector import Detector
+
     try:
-        return main(args)
-    except SedError as exc:
-        if "--debug" in args:
+        return Detector(args.model, decision=_decision_overrides(args), target=args.target)
+    except ModelError as exc:
+        if args.model in str(exc):
             raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        raise ModelError(f"model {args.model!r}: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _quiet_c_stderr(enabled: bool = True):
+    """Meanwhile, send what C libraries print on file descriptor 2 to /dev/null; Python's ``sys.stderr`` still
+    reaches the terminal.  PortAudio's ALSA code prints "Expression '...' failed in 'src/hostapi/alsa/..." lines
+    when a device disappears, libmpg123 (inside libsndfile) "Note: Illegal Audio-MPEG-Header" lines while probing
+    a file it cannot parse: our own message says it in one line (``--debug`` shows everything)."""
+    try:
+        if not enabled:
+            raise ValueError
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    python_stderr = sys.stderr
+    if python_stderr is sys.__stderr__:  # it writes to descriptor 2: give it its own copy
+        sys.stderr = open(saved, "w", buffering=1, encoding=python_stderr.encoding, errors="backslashreplace",
+                          closefd=False)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        if sys.stderr is not python_stderr:
+            sys.stderr.close()
+            sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _warm_up(detector) -> None:
+    """Run the detector once over a window of silence, then reset it: Numba compiles (or loads its cache) now,
+    not while the first seconds of a live stream pile up in the ring buffer (and overflow it)."""
+    detector.process(np.zeros(int(round(detector.first_stamp_s * detector.sample_rate_hz)), np.int16))
+    detector.flush()
+    detector.reset()
+
+
+def _open_recording(path, rate: int, channel="mix", realtime: bool = False):
+    """An open FileSource for ``path``; a file without samples is refused like a corrupt one."""
+    from sed_runtime.io.sources import FileSource
+
+    source = FileSource(path, rate, channel=channel, realtime=realtime)
+    with _quiet_c_stderr():
+        source.open()
+    if source.frames == 0:
+        source.close()
+        raise AudioFormatError(f"recording {str(path)!r} holds no samples (zero-length audio); "
+                               f"expected a recording to detect events in")
+    return source
 
 
 def _decision_overrides(args) -> dict:
@@ -138,55 +198,66 @@ def _demo_path() -> Path:
 
 
 def _listen(argv) -> int:
-    from sed_runtime.detector import Detector
     from sed_runtime.io.sinks import JsonlSink
-    from sed_runtime.io.sources import FileSource, MicrophoneSource, list_devices
+    from sed_runtime.io.sources import MicrophoneSource, list_devices
 
     args = _listen_parser().parse_args(argv)
     if args.list_devices:
-        print(list_devices())
+        with _quiet_c_stderr(not args.debug):  # ALSA's complaints about absent cards while PortAudio looks
+            devices = list_devices()
+        print(devices)
         return 0
     if not args.model:
         _listen_parser().error("--model is required")
     if args.duration is not None and args.duration <= 0:
         raise ConfigError(f"--duration {args.duration} must be > 0 seconds")
-    detector = Detector(args.model, decision=_decision_overrides(args), target=args.target)
+    detector = _load_detector(args)
+    _warm_up(detector)
     rate = detector.sample_rate_hz
 
     def file_source(name: str):
         path = _demo_path() if name == "demo" else Path(name)
-        return FileSource(path, rate, channel="mix", realtime=args.realtime)
+        return _open_recording(path, rate, realtime=args.realtime)
 
-    if args.input:
-        source = file_source(args.input)
-    else:
-        source = MicrophoneSource(rate, device=args.device)
+    file_sink = _sink_for(args.out, args.format)  # before the source: an unwritable --out fails first
+    quiet = contextlib.ExitStack()  # C-level chatter of the sound stack, while the microphone is in use
     try:
-        source.__enter__()
-    except DeviceError as exc:
-        if not args.fallback or args.input:
-            raise
-        print(f"note: {exc}; playing {args.fallback} instead", file=sys.stderr)
-        source = file_source(args.fallback)
-        source.__enter__()
+        if args.input:
+            source = file_source(args.input)
+        else:
+            source = MicrophoneSource(rate, device=args.device)
+            quiet.enter_context(_quiet_c_stderr(not args.debug))
+            try:
+                source.open()
+            except DeviceError as exc:
+                if not args.fallback:
+                    raise
+                print(f"note: {exc}; playing {args.fallback} instead", file=sys.stderr)
+                source = file_source(args.fallback)
+    except BaseException:
+        quiet.close()
+        if file_sink is not None:
+            file_sink.close()
+        raise
 
     tty = sys.stdout.isatty()
     stdout_sink = None if tty else JsonlSink(sys.stdout, owns=False)
-    file_sink = _sink_for(args.out, args.format)
+    stdout_gone = False  # the reader of stdout went away: stop (--out still gets every event up to then)
     thresholds = detector.decision.resolved.on
     view = _LiveView(detector.labels, thresholds, sys.stdout) if tty else None
-    written = 0
 
     def emit(events) -> None:
-        nonlocal written
+        nonlocal stdout_sink, stdout_gone
         for event in events:
-            if stdout_sink is not None:
-                stdout_sink.write(event)
             if file_sink is not None:
                 file_sink.write(event)
+            if stdout_sink is not None:
+                try:
+                    stdout_sink.write(event)
+                except BrokenPipeError:
+                    stdout_sink, stdout_gone = None, True
             if view is not None:
                 view.event(event)
-            written += 1
 
     limit = None if args.duration is None else int(round(args.duration * rate))
     seen = 0
@@ -204,7 +275,7 @@ def _listen(argv) -> int:
                 if view is not None and chunk.shape[0]:
                     rms = float(np.sqrt(np.mean(chunk.astype(np.float64) ** 2))) + 1e-9
                     view.draw(20 * np.log10(rms / 32768.0), last_scores, seen / rate, source.overruns)
-                if limit is not None and seen >= limit:
+                if (limit is not None and seen >= limit) or stdout_gone:
                     break
         except KeyboardInterrupt:
             pass
@@ -212,7 +283,10 @@ def _listen(argv) -> int:
             device_error = exc
     finally:
         emit(detector.flush())
-        source.__exit__(None, None, None)
+        try:
+            source.__exit__(None, None, None)
+        finally:
+            quiet.close()
         if view is not None:
             view.draw(-120.0, last_scores, seen / rate, source.overruns, force=True)
         if file_sink is not None:
@@ -222,6 +296,8 @@ def _listen(argv) -> int:
         print(f"warning: {summary}", file=sys.stderr)
     if device_error is not None:
         raise device_error
+    if stdout_gone:
+        raise BrokenPipeError("standard output was closed")
     return 0
 
 
@@ -251,26 +327,29 @@ def _detect_one(model_path: str, path: str, overrides: dict, target, channel, pl
                 progress_queue=None) -> dict:
     """Run the detector over one file; return its events (as dicts) and statistics."""
     from sed_runtime.detector import Detector
-    from sed_runtime.io.sources import FileSource
 
     detector = Detector(model_path, decision=overrides, target=target)
     rate = detector.sample_rate_hz
     events = []
     scores = []
     seen = 0
+    error = None
     t0 = time.perf_counter()
-    with FileSource(path, rate, channel=channel) as source:
-        for chunk in source.chunks():
-            events += detector.process(chunk)
-            if plot_dir:
-                scores.append(detector.smoothed_scores.copy())
-            seen += chunk.shape[0]
-            if progress_queue is not None:
-                progress_queue(chunk.shape[0] / rate)
+    with _open_recording(path, rate, channel=channel) as source:
+        try:
+            for chunk in source.chunks():
+                events += detector.process(chunk)
+                if plot_dir:
+                    scores.append(detector.smoothed_scores.copy())
+                seen += chunk.shape[0]
+                if progress_queue is not None:
+                    progress_queue(chunk.shape[0] / rate)
+        except SedError as exc:  # e.g. truncated mid-file: keep what was detected before, then report
+            error = exc
     events += detector.flush()
     elapsed = time.perf_counter() - t0
     result = {"file": path, "seconds": seen / rate, "elapsed": elapsed,
-              "events": [e.to_dict() for e in events]}
+              "events": [e.to_dict() for e in events], "error": error}
     if plot_dir:
         result["plot"] = _plot(path, detector, np.concatenate(scores) if scores else None, events, plot_dir)
     return result
@@ -349,7 +428,8 @@ def _audio_seconds(path: str) -> float:
     import soundfile as sf
 
     try:
-        info = sf.info(path)
+        with _quiet_c_stderr():
+            info = sf.info(path)
         return info.frames / info.samplerate
     except Exception:  # noqa: BLE001 - unreadable files are reported by the worker
         return 0.0
@@ -363,22 +443,29 @@ def _detect(argv) -> int:
         _detect_parser().error("--model is required")
     if args.workers < 1:
         raise ConfigError(f"--workers {args.workers} must be >= 1")
+    if args.channel != "mix" and not args.channel.isdigit():
+        raise ConfigError(f"--channel {args.channel!r} must be 'mix' or a channel index >= 0")
     channel = args.channel if args.channel == "mix" else int(args.channel)
     overrides = _decision_overrides(args)
-    for path in args.files:
-        if not Path(path).is_file():
-            raise ConfigError(f"recording {path!r} does not exist")
-    # load once in this process so a bad model fails before any work starts
-    from sed_runtime.detector import Detector
-
-    Detector(args.model, decision=overrides, target=args.target)
+    # load once in this process so a bad model fails before any work starts; an unreadable
+    # recording is reported in the end and the others are processed
+    _load_detector(args)
     out_dir = Path(args.out) if args.out else None
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--out {args.out!r} must be a directory one event file per recording is written "
+                              f"into ({exc.strerror or exc})") from exc
     plot_dir = str(out_dir or Path.cwd()) if args.plot else None
-    progress = _Progress(sum(_audio_seconds(p) for p in args.files), not args.quiet)
+    show_progress = not args.quiet and sys.stderr.isatty()
+    progress = _Progress(sum(_audio_seconds(p) for p in args.files) if show_progress else 0.0, show_progress)
     stdout_sink = open_sink(args.format) if out_dir is None else None
     failures = []
+
+    def failed(path: str, exc: BaseException) -> None:
+        message = str(exc)
+        failures.append(message if path in message else f"{path}: {message}")
 
     def write(result) -> None:
         from sed_runtime.decision import Event
@@ -396,30 +483,44 @@ def _detect(argv) -> int:
                 else:
                     stdout_sink.write(event)
 
+    def done(result) -> None:
+        write(result)
+        if result["error"] is not None:
+            failed(result["file"], result["error"])
+
     try:
         if args.workers == 1 or len(args.files) == 1:
             for path in args.files:
                 try:
-                    write(_detect_one(args.model, path, overrides, args.target, channel, plot_dir, progress.add))
+                    done(_detect_one(args.model, path, overrides, args.target, channel, plot_dir, progress.add))
                 except SedError as exc:
-                    failures.append(f"{path}: {exc}")
+                    failed(path, exc)
         else:
-            with ProcessPoolExecutor(max_workers=min(args.workers, os.cpu_count() or 1)) as pool:
+            pool = ProcessPoolExecutor(max_workers=min(args.workers, os.cpu_count() or 1),
+                                       initializer=_ignore_sigint)
+            try:
                 futures = {pool.submit(_detect_one, args.model, p, overrides, args.target, channel, plot_dir): p
                            for p in args.files}
                 for future in as_completed(futures):
                     try:
                         result = future.result()
                     except SedError as exc:
-                        failures.append(f"{futures[future]}: {exc}")
+                        failed(futures[future], exc)
                         continue
                     progress.add(result["seconds"])
-                    write(result)
+                    done(result)
+            finally:  # Ctrl-C or a closed stdout: do not start the recordings still queued
+                pool.shutdown(wait=True, cancel_futures=True)
     finally:
         progress.close()
     for line in failures:
         print(f"error: {line}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _ignore_sigint() -> None:
+    """Worker processes leave Ctrl-C to the main process, which stops the pool (no traceback per worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def detect_main(argv=None) -> int:

@@ -9,12 +9,13 @@ Two tiers:
   error translation.  No sound stack needed.
 - ``@pytest.mark.mic``: the real stack (PortAudio -> ALSA pulse plugin ->
   a private PulseAudio daemon) through ``tools/virtual_mic.sh`` from the shared
-  folder: a known 16 kHz clip played into the virtual microphone is found in
-  the recording bit for bit; stopping the daemon mid-stream gives one
-  DeviceError after every sample received; with PortAudio but no sound
-  server the error is the one-line "no microphone" message.  These tests start
-  (and stop) their own daemon; they skip when it cannot be started, or fail
-  when ``SED_REQUIRE_MIC=1`` (as in CI).
+  folder (the ``vmic`` fixture of ``tests/vmic.py``): a known 16 kHz clip
+  played into the virtual microphone is found in the recording bit for bit;
+  stopping the daemon mid-stream gives one DeviceError after every sample
+  received; with PortAudio but no sound server the error is the one-line
+  "no microphone" message.  These tests start (and stop) their own daemon;
+  they skip when it cannot be started, or fail when ``SED_REQUIRE_MIC=1``
+  (as in CI).
 """
 
 import os
@@ -34,9 +35,9 @@ from sed_runtime.errors import ConfigError, DeviceError
 from sed_runtime.io.sources import MicrophoneSource, find_device, list_devices
 from sed_runtime.io.wavfile import read_pcm16
 from sed_runtime.stream.resample import resample_pcm16
+from vmic import start_feed, vmic  # noqa: F401 - vmic is a fixture
 
 RATE = 16000
-VIRTUAL_MIC = SHARED / "tools" / "virtual_mic.sh"
 
 
 # ---------------------------------------------------------------------------
@@ -376,50 +377,6 @@ def test_chunks_opens_and_closes_when_not_open(fake_sd):
 # The real stack through the virtual microphone
 # ---------------------------------------------------------------------------
 
-def _reinit_portaudio():
-    """PortAudio lists devices once, at initialisation: make an imported sounddevice look again."""
-    sd = sys.modules.get("sounddevice")
-    if sd is not None and hasattr(sd, "_terminate"):
-        sd._terminate()
-        sd._initialize()
-
-
-@pytest.fixture
-def vmic(tmp_path_factory, monkeypatch):
-    """A private virtual microphone daemon for one test; yields a function running virtual_mic.sh commands."""
-    if not VIRTUAL_MIC.exists():
-        pytest.skip(f"{VIRTUAL_MIC.name} is not in the shared folder")
-    vmic_dir = tmp_path_factory.mktemp("vmic")
-    env = dict(os.environ, VMIC_DIR=str(vmic_dir))
-
-    def run(*args, timeout=60, check=True):
-        result = subprocess.run(["bash", str(VIRTUAL_MIC), *args], env=env, capture_output=True, text=True,
-                                timeout=timeout)
-        if check and result.returncode != 0:
-            raise RuntimeError(f"virtual_mic.sh {' '.join(args)} failed ({result.returncode}): "
-                               f"{result.stderr.strip()[-600:]}")
-        return result
-
-    try:
-        started = run("start", timeout=600)
-    except (RuntimeError, subprocess.TimeoutExpired) as exc:
-        run("stop", check=False)
-        if os.environ.get("SED_REQUIRE_MIC") == "1":
-            pytest.fail(f"the virtual microphone is required (SED_REQUIRE_MIC=1) but could not be started: {exc}")
-        pytest.skip(f"the virtual microphone cannot be started here (needs pulseaudio, or apt-get to install it): {exc}")
-    for line in started.stdout.splitlines():
-        if line.startswith("export "):
-            key, value = line[len("export "):].split("=", 1)
-            monkeypatch.setenv(key, value)
-            env[key] = value
-    _reinit_portaudio()
-    run.env = env
-    yield run
-    run("stop", check=False)
-    monkeypatch.undo()
-    _reinit_portaudio()
-
-
 def _clip(tmp_path):
     """A 2.5 s 16 kHz clip: a dog bark, then speech (real audio, full of detail)."""
     import soundfile as sf
@@ -430,12 +387,6 @@ def _clip(tmp_path):
     path = tmp_path / "clip.wav"
     sf.write(str(path), clip, RATE, subtype="PCM_16")
     return clip, path
-
-
-def _start_feed(vmic, path):
-    """Play ``path`` into the microphone once a stream records from it (as `virtual_mic.sh run` does)."""
-    return subprocess.Popen(["bash", "-c", '"$0" wait-recording 20 && "$0" feed "$1"', str(VIRTUAL_MIC), str(path)],
-                            env=vmic.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def _find(recording, clip):
@@ -455,7 +406,7 @@ def test_virtual_microphone_recording_is_bit_exact(vmic, tmp_path):
     got, fed_at = [], None
     with mic:
         assert mic.input_rate_hz == RATE and mic.device_name == "vmic"
-        feed = _start_feed(vmic, path)
+        feed = start_feed(vmic, path)
         deadline = time.monotonic() + clip.shape[0] / RATE + 30
         for chunk in mic.chunks():
             got.append(chunk.copy())
@@ -484,7 +435,7 @@ def test_microphone_that_disappears_gives_one_error_after_all_its_audio(vmic, tm
     with pytest.raises(DeviceError, match=r"^the input device \[\d+\] 'vmic' (stopped|failed|delivered no audio)"
                                           r".*the audio received before was processed$") as info:
         with mic:
-            feed = _start_feed(vmic, path)
+            feed = start_feed(vmic, path)
             deadline = time.monotonic() + 30
             for chunk in mic.chunks():
                 got.append(chunk.copy())
