@@ -26,13 +26,14 @@ offline and live alike.
 
 Also here, with the same real stack: an unknown ``--device`` is one line
 naming it and the devices there are; a device that disappears mid-stream
-(its sound server stops) gives the events before it, one error line and exit
-code 1; Ctrl-C (SIGINT) with an event open exits 0 with that event closed and
-written.
+(its sound server stops) gives the events before it and the one open then,
+closed, one error line and exit code 1; Ctrl-C (SIGINT) with an event open
+exits 0 with that event closed and written.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
@@ -179,39 +180,54 @@ def test_unknown_device_is_one_line_naming_it_and_the_devices_there_are(vmic):
     assert "vmic" in lines[0] and lines[0].endswith("(see `--list-devices`)")
 
 
+def _no_then_open_yes(tmp_path):
+    """A WAV and decision file giving a "no" event that closes, then a "yes" event that stays open (its off
+    threshold is 0) until the stream ends, for any leading silence."""
+    decision = tmp_path / "decision.json"
+    decision.write_text(json.dumps({"thresholds": {"yes": [0.6, 0.0]}}))
+    wav = _wav(tmp_path, ("noise", "noise", "no", "silence", "yes"))
+    return wav, decision
+
+
+def _end_of_stream_checks(out: str, feed_start: float, out_tsv: Path) -> None:
+    live = jsonl(out)
+    assert [e["label"] for e in live] == ["no", "yes"], out
+    no, yes = live
+    assert 2.0 < no["onset"] - feed_start < 3.2 and no["offset"] < yes["onset"]  # "no" plays at 2-3 s of the WAV
+    assert 4.0 < yes["onset"] - feed_start < 5.2  # "yes" plays at 4-5 s of the WAV
+    assert yes["offset"] - feed_start >= 5.0 - STEP_S  # closed at the stream's end, after the whole feed
+    rows = [line.split("\t") for line in out_tsv.read_text().splitlines()]
+    assert [(label, float(on), float(off)) for on, off, label in rows] == [
+        (e["label"], e["onset"], e["offset"]) for e in live]
+
+
 def test_device_that_disappears_keeps_the_events_before_one_error_line_exit_1(vmic, tmp_path):
-    wav = _wav(tmp_path, STRUCTURE[:4])  # noise, noise, yes, silence
-    offline = _offline(wav, vmic.env)
-    assert [e["label"] for e in offline] == ["yes"]
-    listen, feed, _ = _play_while_listening(vmic, wav)
+    """The "no" event closed before the device went; the "yes" event open then is closed and written too."""
+    wav, decision = _no_then_open_yes(tmp_path)
+    out_tsv = tmp_path / "events.tsv"
+    listen, feed, feed_start = _play_while_listening(vmic, wav, "--decision", str(decision), "--out", str(out_tsv))
     assert feed.wait(timeout=60) == 0, feed.stderr.read()
     time.sleep(0.3)  # the last of the feed reaches sed-listen
+    assert listen.poll() is None, listen.communicate()
     vmic("stop")  # the "microphone" is unplugged: its sound server goes away
     out, err = listen.communicate(timeout=30)
     assert listen.returncode == 1, err
     lines = err.splitlines()
-    assert len(lines) == 1, err
+    assert len(lines) == 1, err  # PortAudio's own complaints (C code, descriptor 2) do not show
     assert lines[0].startswith("error: the input device [") and "'vmic'" in lines[0], err
     assert lines[0].endswith("the audio received before was processed"), err
-    assert [e["label"] for e in jsonl(out)] == ["yes"], out
+    _end_of_stream_checks(out, feed_start, out_tsv)
 
 
 def test_ctrl_c_with_an_event_open_exits_0_and_writes_it(vmic, tmp_path):
-    """--off-threshold 0: the "yes" event, once open, stays open until the stream ends."""
-    wav = _wav(tmp_path, STRUCTURE[:4])  # noise, noise, yes, silence
+    wav, decision = _no_then_open_yes(tmp_path)
     out_tsv = tmp_path / "events.tsv"
-    listen, feed, feed_start = _play_while_listening(vmic, wav, "--off-threshold", "0", "--out", str(out_tsv))
+    listen, feed, feed_start = _play_while_listening(vmic, wav, "--decision", str(decision), "--out", str(out_tsv))
     assert feed.wait(timeout=60) == 0, feed.stderr.read()
-    time.sleep(0.3)  # 4 s fed: the event opened about 1 s ago
+    time.sleep(0.3)  # the last of the feed reaches sed-listen
     assert listen.poll() is None, listen.communicate()
     listen.send_signal(signal.SIGINT)
     out, err = listen.communicate(timeout=30)
     assert listen.returncode == 0, err
     assert err == ""
-    live = jsonl(out)
-    assert [e["label"] for e in live] == ["yes"], out
-    event = live[0]
-    assert 2.0 < event["onset"] - feed_start < 3.2  # the "yes" clip plays from 2 s to 3 s of the WAV
-    assert event["offset"] >= 4.0  # closed at the stream's end, after the whole feed
-    onset, offset, label = out_tsv.read_text().split("\t")
-    assert (float(onset), float(offset), label) == (event["onset"], event["offset"], "yes\n")
+    _end_of_stream_checks(out, feed_start, out_tsv)
