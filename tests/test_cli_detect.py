@@ -30,6 +30,7 @@ Decisions tested here:
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import types
@@ -91,6 +92,10 @@ def _offline(samples: np.ndarray) -> list[dict]:
     """The detector on ``samples`` (16 kHz), as sed-detect writes events."""
     detector = Detector(str(MODEL))
     return [e.to_dict() for e in detector.process(samples) + detector.flush()]
+
+
+def assert_match(pattern: str, line: str) -> None:
+    assert re.search(pattern, line), f"{line!r} does not match {pattern!r}"
 
 
 def _one_error_line(err: str) -> str:
@@ -221,12 +226,6 @@ def test_listen_bad_recording_is_one_line(capsys, tmp_path, kind):
     out, err = capsys.readouterr()
     assert out == ""
     assert_match(message, _one_error_line(err))
-
-
-def assert_match(pattern: str, line: str) -> None:
-    import re
-
-    assert re.search(pattern, line), f"{line!r} does not match {pattern!r}"
 
 
 def _fake_sounddevice(monkeypatch, names):
