@@ -440,5 +440,52 @@ def inspect_main(argv=None) -> int:
     return _run(_inspect, argv)
 
 
+# ---------------------------------------------------------------------------
+# sed-pack
+# ---------------------------------------------------------------------------
+
+def _pack(argv) -> int:
+    from sed_runtime.pack import CALIBRATION_METHODS, load_json_arg, pack
+
+    p = argparse.ArgumentParser(
+        prog="sed-pack",
+        description="Quantize a float ONNX model (features in, scores out) to an int8 QDQ ONNX model that carries "
+        "its metadata: calibration windows from the audio through this runtime's integer frontend, "
+        "onnxruntime quantize_static (per-channel int8 weights), then every verification window run by the "
+        "int8 engine and compared with the float model (the drift is printed).",
+    )
+    p.add_argument("model", help="float ONNX model: input = window_frames x bins features (q8.7 / 128), "
+                   "output = one score per label")
+    p.add_argument("--frontend", required=True, metavar="SPEC.json", help="cmsis-dsp frontend spec (JSON)")
+    p.add_argument("--labels", required=True, help="comma-separated class labels, one per output")
+    p.add_argument("--window-frames", type=int, required=True, help="feature frames per model input")
+    p.add_argument("--stride-frames", type=int, required=True, help="frames between two inferences")
+    p.add_argument("--decision", metavar="JSON", help="default decision parameters: a JSON file or inline {...}")
+    p.add_argument("--calibration", nargs="+", required=True, metavar="AUDIO", help="calibration recordings")
+    p.add_argument("--verify", nargs="+", metavar="AUDIO", help="verification recordings (default: calibration)")
+    p.add_argument("--out", required=True, metavar="OUT.onnx", help="the int8 model to write")
+    p.add_argument("--per-tensor", action="store_true", help="per-tensor weights (default: per output channel)")
+    p.add_argument("--calibration-method", choices=CALIBRATION_METHODS, default="minmax")
+    p.add_argument("--max-windows", type=int, default=2000, help="calibration/verification windows kept (spread)")
+    p.add_argument("--description", help="free text stored in the metadata")
+    p.add_argument("--json", metavar="FILE", help="write the report (drift per label, sizes) as JSON")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    args = p.parse_args(argv)
+    report = pack(args.model, args.out, frontend=args.frontend, labels=[x for x in args.labels.split(",") if x],
+                  window_frames=args.window_frames, stride_frames=args.stride_frames,
+                  decision=load_json_arg(args.decision, "--decision"), calibration=args.calibration,
+                  verification=args.verify, per_channel=not args.per_tensor,
+                  calibration_method=args.calibration_method, max_calibration_windows=args.max_windows,
+                  max_verification_windows=args.max_windows, description=args.description)
+    print(report.format())
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def pack_main(argv=None) -> int:
+    return _run(_pack, argv)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(features_main())
