@@ -45,7 +45,7 @@ import soundfile as sf
 
 from conftest import SHARED
 from test_cli_detect import MODEL, console_script, jsonl
-from vmic import ServerEvents, vmic  # noqa: F401 - vmic is a fixture
+from vmic import ServerEvents, feed, vmic  # noqa: F401 - vmic is a fixture
 
 pytestmark = pytest.mark.mic
 
@@ -81,10 +81,7 @@ def _listen(vmic, *args):
 
 
 def _feed(vmic, path: Path):
-    """Play ``path`` into the virtual microphone's sink (as `virtual_mic.sh feed` does, with a 300 ms buffer
-    instead of 20 ms: a feed starved by a busy machine would insert silence, and the test would measure that)."""
-    return subprocess.Popen(["paplay", "--device=vmic_sink", "--latency-msec=300", str(path)], env=vmic.env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return feed(vmic, path)
 
 
 def _play_while_listening(vmic, path: Path, *args, timeout: float = 120.0):

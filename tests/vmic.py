@@ -74,9 +74,19 @@ def vmic(tmp_path_factory, monkeypatch):
     reinit_portaudio()
 
 
+FEED_LATENCY_MS = 300  # the script's feed uses 20 ms: on a busy machine it can starve and insert silence
+
+
+def feed(vmic, path):
+    """Play ``path`` into the virtual microphone's sink now (as `virtual_mic.sh feed`, with a larger buffer)."""
+    return subprocess.Popen(["paplay", "--device=vmic_sink", f"--latency-msec={FEED_LATENCY_MS}", str(path)],
+                            env=vmic.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
 def start_feed(vmic, path):
     """Play ``path`` into the microphone once a stream records from it (as `virtual_mic.sh run` does)."""
-    return subprocess.Popen(["bash", "-c", '"$0" wait-recording 20 && "$0" feed "$1"', str(VIRTUAL_MIC), str(path)],
+    script = f'"$0" wait-recording 20 && exec paplay --device=vmic_sink --latency-msec={FEED_LATENCY_MS} "$1"'
+    return subprocess.Popen(["bash", "-c", script, str(VIRTUAL_MIC), str(path)],
                             env=vmic.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
