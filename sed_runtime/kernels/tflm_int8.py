@@ -502,18 +502,23 @@ def fully_connected(input_2d, filter_2d, bias_s32, output_2d, input_offset, filt
 
 
 @njit
-def average_pool(input_s8, output_s8, filter_h, filter_w, stride_h, stride_w, pad_h, pad_w, act_min, act_max):
+def average_pool(input_s8, output_s8, acc_s32, filter_h, filter_w, stride_h, stride_w, pad_h, pad_w, act_min,
+                 act_max):
     """Average pooling, NHWC; returns False when a window holds no input pixel.
 
     Mirrors: TFLM ``reference_integer_ops::AveragePool`` (int8).  No
     requantization: TFLM requires equal input and output scales and zero
     points and averages the raw int8 values.
 
-    Scaling and overflow: int32 sum of the in-image pixels of the window;
-    divided by their count rounding half away from zero (``(acc +/- n/2) / n``
-    with C's truncating division); clamped to ``[act_min, act_max]``.
+    Scaling and overflow: int32 sum of the in-image pixels of the window
+    (kept modulo 2**32 by the int32 scratch, as TFLM's ``int32_t acc``); divided by their count
+    rounding half away from zero (``(acc +/- n/2) / n`` with C's truncating
+    division); clamped to ``[act_min, act_max]``.  The sums run pixel by
+    pixel over contiguous channels (TFLM's loop order sums channel by
+    channel: the same integers).
 
-    Assumptions: ``input_s8`` [N, H, W, C], ``output_s8`` [N, OH, OW, C].
+    Assumptions: ``input_s8`` [N, H, W, C], ``output_s8`` [N, OH, OW, C],
+    ``acc_s32`` [C] scratch.
     """
     batches, in_h, in_w, depth = input_s8.shape
     _, out_h, out_w, _ = output_s8.shape
@@ -530,15 +535,21 @@ def average_pool(input_s8, output_s8, filter_h, filter_w, stride_h, stride_w, pa
                 if fy1 <= fy0 or fx1 <= fx0:
                     return False
                 for c in range(depth):
-                    acc = np.int64(0)
-                    for fy in range(fy0, fy1):
-                        for fx in range(fx0, fx1):
-                            acc += np.int64(input_s8[n, in_y0 + fy, in_x0 + fx, c])
+                    acc_s32[c] = 0
+                for fy in range(fy0, fy1):
+                    for fx in range(fx0, fx1):
+                        pixel = input_s8[n, in_y0 + fy, in_x0 + fx]
+                        for c in range(depth):
+                            acc_s32[c] += np.int32(pixel[c])
+                out_px = output_s8[n, oy, ox]
+                half = count // 2
+                for c in range(depth):
+                    acc = np.int64(acc_s32[c])
                     if acc > 0:
-                        v = _trunc_div(acc + count // 2, count)
+                        v = _trunc_div(acc + half, count)
                     else:
-                        v = _trunc_div(acc - count // 2, count)
-                    output_s8[n, oy, ox, c] = _clamp(v, act_min, act_max)
+                        v = _trunc_div(acc - half, count)
+                    out_px[c] = _clamp(v, act_min, act_max)
     return True
 
 
@@ -604,9 +615,14 @@ def quantized_mean(input_6d, output_flat, sum_s32, out_strides, input_zero_point
                     for e in range(d4):
                         base = a * s0 + b * s1 + c * s2 + d * s3 + e * s4
                         row = input_6d[a, b, c, d, e]
-                        for f in range(d5):
-                            o = base + f * s5
-                            sum_s32[o] = wrap_i32(np.int64(sum_s32[o]) + np.int64(row[f]))
+                        if s5 == 1:  # the last axis is kept (NHWC channels): a contiguous run of sums
+                            dst = sum_s32[base:base + d5]
+                            for f in range(d5):
+                                dst[f] += np.int32(row[f])  # modulo 2**32 by the int32 store
+                        else:
+                            for f in range(d5):
+                                o = base + f * s5
+                                sum_s32[o] = wrap_i32(np.int64(sum_s32[o]) + np.int64(row[f]))
     for i in range(sum_s32.shape[0]):
         shifted = wrap_i32(np.int64(sum_s32[i]) - np.int64(input_zero_point) * np.int64(num_elements))
         v = requantize_s32(shifted, multiplier, shift, single_rounding) + output_zero_point

@@ -354,9 +354,12 @@ def _bind_fully_connected(m: Model, p: PreparedOp):
 
 def _bind_pool(m: Model, p: PreparedOp):
     q = p.params
-    fn = K.average_pool if p.kind == "AVERAGE_POOL_2D" else K.max_pool
-    return [(fn, (m._view(p.inputs[0]), m._view(p.outputs[0]), q["filter_h"], q["filter_w"], q["stride_h"],
-                  q["stride_w"], q["pad_h"], q["pad_w"], q["act_min"], q["act_max"]))]
+    x, out = m._view(p.inputs[0]), m._view(p.outputs[0])
+    window = (q["filter_h"], q["filter_w"], q["stride_h"], q["stride_w"], q["pad_h"], q["pad_w"], q["act_min"],
+              q["act_max"])
+    if p.kind == "AVERAGE_POOL_2D":
+        return [(K.average_pool, (x, out, m._new_scratch(x.shape[3], np.int32), *window))]
+    return [(K.max_pool, (x, out, *window))]
 
 
 def _bind_mean(m: Model, p: PreparedOp):
