@@ -63,9 +63,9 @@ WARM_RUNS = 3
 # Unmet: the model's kernels take most of a hop (Python outside all kernels is
 # ~15 us of it, the detector's own glue ~4-7 us), so the fix is in the engine.
 ENGINE_XFAIL = pytest.mark.xfail(strict=False, reason=(
-    "measured ratio 1.25 (ours p50 189 us/hop vs peer 151 us/hop; 4.1 before the engine's im2col rework): model "
-    "kernels 153 us vs onnxruntime 66 us, frontend kernels 19 us vs arm_mfcc_q15 67 us, Python outside kernels "
-    "15 us (detector glue 4-7 us): engine work, not detector glue"))
+    "measured ratio 1.17 (ours p50 175 us/hop vs peer 149 us/hop; 1.25 before the pool/MEAN loop order, 4.1 before "
+    "the engine's im2col rework): model kernels 145 us vs onnxruntime 68 us, frontend kernels 19 us vs arm_mfcc_q15 "
+    "69 us, Python outside kernels 15 us (detector glue 5-7 us): engine work, not detector glue"))
 
 
 # ---------------------------------------------------------------------------
