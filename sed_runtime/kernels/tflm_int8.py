@@ -60,6 +60,7 @@ __all__ = [
     "im2col_padded_shape",
     "im2col_f32_is_exact",
     "depthwise_conv_per_channel",
+    "depthwise_conv_per_channel_rows",
     "fully_connected",
     "average_pool",
     "max_pool",
@@ -93,6 +94,44 @@ def _clamp(x, lo, hi):
     if x > hi:
         return np.int64(hi)
     return np.int64(x)
+
+
+@njit(inline="always")
+def _requantize_lane(x, multiplier, shift, output_offset, act_min, act_max, single_rounding):
+    """``clamp(requantize_s32(x, multiplier, shift) + output_offset)`` without branches, for loops over channels.
+
+    Mirrors: TFLM ``MultiplyByQuantizedMultiplier`` of the selected build,
+    then the output offset and activation clamp of ``ConvPerChannel``.
+
+    Scaling and overflow: the same integers as :func:`requantize_s32`
+    followed by :func:`_clamp`, every step a select instead of a branch so
+    LLVM vectorizes a loop over channels with per-lane multipliers and
+    shifts: the int32 left shift wraps (``wrap_i32``); the doubling high
+    multiply rounds half up and saturates ``INT32_MIN * INT32_MIN``; the
+    rounding divide by ``2**right`` rounds half away from zero (threshold
+    ``mask >> 1``, one more for a negative value).  Single rounding:
+    ``(x * multiplier + 2**(30 - shift)) >> (31 - shift)``, wrapped to int32.
+
+    Assumptions: ``x`` and ``multiplier`` in int32 range, ``-31 <= shift <= 30``.
+    """
+    m = np.int64(multiplier)
+    s = np.int64(shift)
+    if single_rounding:
+        total = np.int64(31) - s
+        r = (np.int64(x) * m + (np.int64(1) << (total - np.int64(1)))) >> total
+        r = ((r + np.int64(2147483648)) & np.int64(0xFFFFFFFF)) - np.int64(2147483648)
+    else:
+        left = max(s, np.int64(0))
+        right = max(-s, np.int64(0))
+        scaled = (((np.int64(x) << left) + np.int64(2147483648)) & np.int64(0xFFFFFFFF)) - np.int64(2147483648)
+        high = (scaled * m + np.int64(1073741824)) >> np.int64(31)  # q31, round half up
+        both_min = (scaled == np.int64(-2147483648)) & (m == np.int64(-2147483648))
+        high = np.int64(2147483647) if both_min else high
+        mask = (np.int64(1) << right) - np.int64(1)
+        threshold = (mask >> np.int64(1)) - (high >> np.int64(63))  # +1 for a negative value
+        r = (high >> right) + np.int64((high & mask) > threshold)
+    v = r + np.int64(output_offset)
+    return min(max(v, np.int64(act_min)), np.int64(act_max))
 
 
 @njit(inline="always")
@@ -226,6 +265,64 @@ def depthwise_conv_per_channel(input_s8, filter_hwc_s32, bias_s32, output_s8, ac
                 for c in range(out_c):
                     v = requantize_s32(acc_s32[c], multiplier[c], shift[c], single_rounding) + output_offset
                     out_px[c] = _clamp(v, act_min, act_max)
+
+
+@njit
+def depthwise_conv_per_channel_rows(input_s8, filter_tiled_s32, bias_tiled_s32, output_s8, acc_s32, input_offset,
+                                    output_offset, multiplier_tiled, shift_tiled, stride_h, dilation_h, dilation_w,
+                                    pad_h, pad_w, act_min, act_max, single_rounding):
+    """Depthwise 2-D convolution (depth multiplier 1, column stride 1) one output row at a time, NHWC.
+
+    Mirrors: TFLM ``reference_integer_ops::DepthwiseConvPerChannel`` with
+    ``depth_multiplier == 1`` and ``stride_width == 1``.  An output row
+    ``[OW, C]`` and an input row ``[W, C]`` are flat runs; tap ``(ky, kx)``
+    adds ``filter[ky, kx, c] * (input + input_offset)`` from the input row
+    ``iy`` shifted by ``kx * dilation_w - pad_w`` pixels to the output
+    columns that tap lands inside the image (TFLM skips the others), one long
+    contiguous loop per tap whatever the channel count.  The filter,
+    bias, multiplier and shift are tiled along the row at bind time
+    (``[KH, KW, OW * C]`` and ``[OW * C]``), so every loop is element-wise.
+
+    Scaling and overflow: as :func:`depthwise_conv_per_channel` (the int32
+    stores keep each partial sum modulo 2**32, order-independent);
+    requantization, output offset and clamp by :func:`_requantize_lane`.
+
+    Assumptions: ``input_s8`` [N, H, W, C] and ``output_s8`` [N, OH, OW, C]
+    C-contiguous; ``filter_tiled_s32`` [KH, KW, OW * C]; ``bias_tiled_s32``,
+    ``multiplier_tiled``, ``shift_tiled`` and ``acc_s32`` [OW * C].
+    """
+    batches, in_h, in_w, depth = input_s8.shape
+    k_h, k_w, row = filter_tiled_s32.shape
+    _, out_h, out_w, _ = output_s8.shape
+    off = np.int32(input_offset)
+    in_rows = input_s8.reshape(batches, in_h, in_w * depth)
+    out_rows = output_s8.reshape(batches, out_h, row)
+    for n in range(batches):
+        for oy in range(out_h):
+            for j in range(row):
+                acc_s32[j] = bias_tiled_s32[j]
+            for ky in range(k_h):
+                iy = oy * stride_h - pad_h + dilation_h * ky
+                if iy < 0 or iy >= in_h:
+                    continue
+                src_row = in_rows[n, iy]
+                for kx in range(k_w):
+                    dx = kx * dilation_w - pad_w  # input column = output column + dx
+                    ox0 = max(0, -dx)
+                    ox1 = min(out_w, in_w - dx)
+                    if ox1 <= ox0:
+                        continue
+                    j0 = ox0 * depth
+                    count = (ox1 - ox0) * depth
+                    src = src_row[j0 + dx * depth:j0 + dx * depth + count]
+                    taps = filter_tiled_s32[ky, kx, j0:j0 + count]
+                    acc = acc_s32[j0:j0 + count]
+                    for i in range(count):
+                        acc[i] += (np.int32(src[i]) + off) * taps[i]  # modulo 2**32 by the int32 store
+            out_row = out_rows[n, oy]
+            for j in range(row):
+                out_row[j] = _requantize_lane(acc_s32[j], multiplier_tiled[j], shift_tiled[j], output_offset,
+                                              act_min, act_max, single_rounding)
 
 
 def im2col_padded_shape(batches, in_h, in_w, in_c, out_h, out_w, k_h, k_w, stride_h, stride_w, dilation_h,

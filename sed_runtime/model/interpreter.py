@@ -336,6 +336,17 @@ def _bind_convolution(m: Model, p: PreparedOp):
                                       q["multiplier"], q["shift"], q["stride_h"], q["stride_w"], q["dilation_h"],
                                       q["dilation_w"], q["pad_h"], q["pad_w"], q["act_min"], q["act_max"],
                                       q["groups"], m.single_rounding))]
+    if q["depth_multiplier"] == 1 and q["stride_w"] == 1:
+        row = out.shape[2] * out.shape[3]
+
+        def tiled(a):
+            return np.ascontiguousarray(np.tile(a, (1,) * (a.ndim - 1) + (out.shape[2],)))
+        acc = m._new_scratch(row, np.int32)
+        return [(K.depthwise_conv_per_channel_rows, (x, tiled(q["filter"]), tiled(q["bias"]), out, acc,
+                                                     q["input_offset"], q["output_offset"], tiled(q["multiplier"]),
+                                                     tiled(q["shift"]), q["stride_h"], q["dilation_h"],
+                                                     q["dilation_w"], q["pad_h"], q["pad_w"], q["act_min"],
+                                                     q["act_max"], m.single_rounding))]
     acc = m._new_scratch(q["filter"].shape[2], np.int32)
     return [(K.depthwise_conv_per_channel, (x, q["filter"], q["bias"], out, acc, q["input_offset"],
                                             q["output_offset"], q["multiplier"], q["shift"], q["depth_multiplier"],
