@@ -76,6 +76,7 @@ __all__ = [
     "copy_nd",
     "fill_value",
     "requantize_s32",
+    "requantize_lane_params",
 ]
 
 
@@ -96,40 +97,60 @@ def _clamp(x, lo, hi):
     return np.int64(x)
 
 
+def requantize_lane_params(multiplier, shift, single_rounding):
+    """Per-channel constants of :func:`_requantize_fused` (plain Python, once per layer at bind time).
+
+    Returns ``(left_s64, add_s64, neg_s64, total_s64, has_left)``.  Double
+    rounding with ``right = max(-shift, 0)``: ``total = 31 + right``, ``add =
+    2**30 + (2**(right - 1) << 31)`` (no second term when ``right == 0``),
+    ``neg = -2**31`` when ``right > 0`` (the divide's extra step toward zero
+    for a negative value) else 0, ``left = max(shift, 0)``.  Single rounding:
+    ``total = 31 - shift``, ``add = 2**(total - 1)``, ``neg = 0``, ``left = 0``.
+    """
+    shift = np.asarray(shift, np.int64)
+    if single_rounding:
+        total = 31 - shift
+        add = np.left_shift(np.int64(1), total - 1)
+        return np.zeros_like(shift), add, np.zeros_like(shift), total, False
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    half = np.where(right > 0, np.left_shift(np.int64(1), np.maximum(right - 1, 0)), 0)
+    add = np.int64(1 << 30) + (half << 31)
+    neg = np.where(right > 0, np.int64(-(1 << 31)), np.int64(0))
+    return left, add.astype(np.int64), neg.astype(np.int64), (31 + right).astype(np.int64), bool((left > 0).any())
+
+
 @njit(inline="always")
-def _requantize_lane(x, multiplier, shift, output_offset, act_min, act_max, single_rounding):
-    """``clamp(requantize_s32(x, multiplier, shift) + output_offset)`` without branches, for loops over channels.
+def _requantize_fused(x, multiplier, left, add, neg, total, output_offset, act_min, act_max, has_left,
+                      single_rounding):
+    """``clamp(requantize_s32(x, multiplier, shift) + output_offset)`` in one rounding shift, branch-free.
 
     Mirrors: TFLM ``MultiplyByQuantizedMultiplier`` of the selected build,
     then the output offset and activation clamp of ``ConvPerChannel``.
 
-    Scaling and overflow: the same integers as :func:`requantize_s32`
-    followed by :func:`_clamp`, every step a select instead of a branch so
-    LLVM vectorizes a loop over channels with per-lane multipliers and
-    shifts: the int32 left shift wraps (``wrap_i32``); the doubling high
-    multiply rounds half up and saturates ``INT32_MIN * INT32_MIN``; the
-    rounding divide by ``2**right`` rounds half away from zero (threshold
-    ``mask >> 1``, one more for a negative value).  Single rounding:
-    ``(x * multiplier + 2**(30 - shift)) >> (31 - shift)``, wrapped to int32.
+    Scaling and overflow: double rounding is ``RoundingDivideByPOT(SRDHM(x *
+    2**left, multiplier), right)``: ``h = floor((p + 2**30) / 2**31)`` with
+    ``p`` the int64 product, then ``floor((h + 2**(right-1) - [h < 0]) /
+    2**right)`` (half away from zero; nothing added when ``right == 0``).
+    Nested floors of integer divisions are one floor, and ``h < 0`` exactly
+    when ``p + 2**30 < 0``, so the result is ``(p + add + (neg if p + 2**30 <
+    0)) >> total`` with the constants of :func:`requantize_lane_params`; the
+    sum stays below 2**63.  The one case SRDHM saturates (``x * 2**left ==
+    multiplier == INT32_MIN``, ``h = 2**31`` instead of ``2**31 - 1``) differs
+    only when ``right == 0``, by one, far above any clamp: the clamped output
+    is the same.  Single rounding is ``(p + 2**(total - 1)) >> total`` wrapped
+    to int32.  The int32 left shift wraps (``wrap_i32``).
 
-    Assumptions: ``x`` and ``multiplier`` in int32 range, ``-31 <= shift <= 30``.
+    Assumptions: ``x`` and ``multiplier`` in int32 range, ``-31 <= shift <=
+    30``, ``act_max`` below ``2**31 - 1 - output_offset`` (an int8 or int16 output).
     """
-    m = np.int64(multiplier)
-    s = np.int64(shift)
+    v = np.int64(x)
+    if has_left:
+        v = (((v << left) + np.int64(2147483648)) & np.int64(0xFFFFFFFF)) - np.int64(2147483648)
+    p = v * np.int64(multiplier)
+    r = (p + add + (neg & ((p + np.int64(1073741824)) >> np.int64(63)))) >> total
     if single_rounding:
-        total = np.int64(31) - s
-        r = (np.int64(x) * m + (np.int64(1) << (total - np.int64(1)))) >> total
         r = ((r + np.int64(2147483648)) & np.int64(0xFFFFFFFF)) - np.int64(2147483648)
-    else:
-        left = max(s, np.int64(0))
-        right = max(-s, np.int64(0))
-        scaled = (((np.int64(x) << left) + np.int64(2147483648)) & np.int64(0xFFFFFFFF)) - np.int64(2147483648)
-        high = (scaled * m + np.int64(1073741824)) >> np.int64(31)  # q31, round half up
-        both_min = (scaled == np.int64(-2147483648)) & (m == np.int64(-2147483648))
-        high = np.int64(2147483647) if both_min else high
-        mask = (np.int64(1) << right) - np.int64(1)
-        threshold = (mask >> np.int64(1)) - (high >> np.int64(63))  # +1 for a negative value
-        r = (high >> right) + np.int64((high & mask) > threshold)
     v = r + np.int64(output_offset)
     return min(max(v, np.int64(act_min)), np.int64(act_max))
 
@@ -269,8 +290,8 @@ def depthwise_conv_per_channel(input_s8, filter_hwc_s32, bias_s32, output_s8, ac
 
 @njit
 def depthwise_conv_per_channel_rows(input_s8, filter_tiled_s32, bias_tiled_s32, output_s8, acc_s32, input_offset,
-                                    output_offset, multiplier_tiled, shift_tiled, stride_h, dilation_h, dilation_w,
-                                    pad_h, pad_w, act_min, act_max, single_rounding):
+                                    output_offset, multiplier_tiled, left, add, neg, total, has_left, stride_h,
+                                    dilation_h, dilation_w, pad_h, pad_w, act_min, act_max, single_rounding):
     """Depthwise 2-D convolution (depth multiplier 1, column stride 1) one output row at a time, NHWC.
 
     Mirrors: TFLM ``reference_integer_ops::DepthwiseConvPerChannel`` with
@@ -285,11 +306,12 @@ def depthwise_conv_per_channel_rows(input_s8, filter_tiled_s32, bias_tiled_s32, 
 
     Scaling and overflow: as :func:`depthwise_conv_per_channel` (the int32
     stores keep each partial sum modulo 2**32, order-independent);
-    requantization, output offset and clamp by :func:`_requantize_lane`.
+    requantization, output offset and clamp by :func:`_requantize_fused`.
 
     Assumptions: ``input_s8`` [N, H, W, C] and ``output_s8`` [N, OH, OW, C]
     C-contiguous; ``filter_tiled_s32`` [KH, KW, OW * C]; ``bias_tiled_s32``,
-    ``multiplier_tiled``, ``shift_tiled`` and ``acc_s32`` [OW * C].
+    ``multiplier_tiled``, the :func:`requantize_lane_params` arrays ``left``,
+    ``add``, ``neg``, ``total`` and ``acc_s32`` [OW * C].
     """
     batches, in_h, in_w, depth = input_s8.shape
     k_h, k_w, row = filter_tiled_s32.shape
@@ -321,8 +343,8 @@ def depthwise_conv_per_channel_rows(input_s8, filter_tiled_s32, bias_tiled_s32, 
                         acc[i] += (np.int32(src[i]) + off) * taps[i]  # modulo 2**32 by the int32 store
             out_row = out_rows[n, oy]
             for j in range(row):
-                out_row[j] = _requantize_lane(acc_s32[j], multiplier_tiled[j], shift_tiled[j], output_offset,
-                                              act_min, act_max, single_rounding)
+                out_row[j] = _requantize_fused(acc_s32[j], multiplier_tiled[j], left[j], add[j], neg[j], total[j],
+                                               output_offset, act_min, act_max, has_left, single_rounding)
 
 
 def im2col_padded_shape(batches, in_h, in_w, in_c, out_h, out_w, k_h, k_w, stride_h, stride_w, dilation_h,
@@ -391,12 +413,13 @@ def _im2col(input_s8, padded, cols, g, input_offset, k_h, k_w, stride_h, stride_
 
 
 @njit(inline="always")
-def _requantize_channel(acc, out_row, bias, multiplier, shift, output_offset, act_min, act_max, single_rounding):
+def _requantize_channel(acc, out_row, bias, multiplier, left, add, neg, total, has_left, output_offset, act_min,
+                        act_max, single_rounding):
     """One output channel: ``acc`` (pixel order) + bias, requantized, offset and clamped into ``out_row``."""
     for p in range(acc.shape[0]):
-        total = wrap_i32(np.int64(acc[p]) + np.int64(bias))
-        v = requantize_s32(total, multiplier, shift, single_rounding) + output_offset
-        out_row[p] = _clamp(v, act_min, act_max)
+        x = wrap_i32(np.int64(acc[p]) + np.int64(bias))
+        out_row[p] = _requantize_fused(x, multiplier, left, add, neg, total, output_offset, act_min, act_max,
+                                       has_left, single_rounding)
 
 
 @njit(inline="always")
@@ -413,7 +436,8 @@ def _store_channels(channels_s8, output_s8):
 
 @njit
 def conv_per_channel_im2col(input_s8, filter_ck_s32, bias_s32, output_s8, padded_s32, cols_s32, acc_s32,
-                            channels_s8, input_offset, output_offset, multiplier, shift, k_h, k_w, stride_h,
+                            channels_s8, input_offset, output_offset, multiplier, left, add, neg, total, has_left,
+                            k_h, k_w, stride_h,
                             stride_w, dilation_h, dilation_w, pad_h, pad_w, act_min, act_max, groups,
                             single_rounding):
     """Grouped 2-D convolution as im2col + matrix product: CONV_2D and DEPTHWISE_CONV_2D in one loop nest.
@@ -433,8 +457,9 @@ def conv_per_channel_im2col(input_s8, filter_ck_s32, bias_s32, output_s8, padded
        ``p`` = output pixel (im2col, transposed).
     3. Per output channel, ``acc[p] = sum_k filter[c, k] * cols[k, p]`` along
        ``p`` (long and contiguous, so it vectorizes), ``+ bias``, then
-       ``requantize_s32``, output offset, clamp, into ``channels_s8[c]``;
-       finally transposed into the NHWC output.
+       requantization, output offset and clamp (:func:`_requantize_fused`
+       with ``multiplier`` and the :func:`requantize_lane_params` arrays),
+       into ``channels_s8[c]``; finally transposed into the NHWC output.
 
     Scaling and overflow: as :func:`conv_per_channel`; integer addition
     modulo 2**32 is order-independent, so the results are identical.
@@ -467,14 +492,15 @@ def conv_per_channel_im2col(input_s8, filter_ck_s32, bias_s32, output_s8, padded
                 col = cols_s32[k]
                 for p in range(pixels):
                     acc_s32[p] += w * col[p]  # int32 x int32, kept modulo 2**32 by the int32 store
-            _requantize_channel(acc_s32, channels_s8[c], bias_s32[c], multiplier[c], shift[c], output_offset,
-                                act_min, act_max, single_rounding)
+            _requantize_channel(acc_s32, channels_s8[c], bias_s32[c], multiplier[c], left[c], add[c], neg[c],
+                                total[c], has_left, output_offset, act_min, act_max, single_rounding)
     _store_channels(channels_s8, output_s8)
 
 
 @njit
 def conv_per_channel_im2col_f32(input_s8, filter_ck_f32, bias_s32, output_s8, padded_f32, cols_f32, acc_f32,
-                                channels_s8, input_offset, output_offset, multiplier, shift, k_h, k_w, stride_h,
+                                channels_s8, input_offset, output_offset, multiplier, left, add, neg, total, has_left,
+                            k_h, k_w, stride_h,
                                 stride_w, dilation_h, dilation_w, pad_h, pad_w, act_min, act_max, groups,
                                 single_rounding):
     """:func:`conv_per_channel_im2col` with the matrix product in float32 (BLAS ``sgemm``), when exact.
@@ -499,14 +525,14 @@ def conv_per_channel_im2col_f32(input_s8, filter_ck_f32, bias_s32, output_s8, pa
         np.dot(filter_ck_f32[c0:c0 + per_group_out], cols_f32, acc_f32[c0:c0 + per_group_out])
         for jc in range(per_group_out):
             c = c0 + jc
-            _requantize_channel(acc_f32[c], channels_s8[c], bias_s32[c], multiplier[c], shift[c], output_offset,
-                                act_min, act_max, single_rounding)
+            _requantize_channel(acc_f32[c], channels_s8[c], bias_s32[c], multiplier[c], left[c], add[c], neg[c],
+                                total[c], has_left, output_offset, act_min, act_max, single_rounding)
     _store_channels(channels_s8, output_s8)
 
 
 @njit
 def conv_per_channel_gemm_f32(input_s8, filter_kc_f32, bias_s32, output_s8, cols_f32, acc_f32, input_offset,
-                              output_offset, multiplier, shift, k_h, k_w, stride_h, stride_w, dilation_h, dilation_w,
+                              output_offset, multiplier, left, add, neg, total, has_left, k_h, k_w, stride_h, stride_w, dilation_h, dilation_w,
                               pad_h, pad_w, act_min, act_max, single_rounding):
     """2-D convolution (one group) as a pixel-major im2col and one float32 matrix product, NHWC in and out.
 
@@ -521,8 +547,9 @@ def conv_per_channel_gemm_f32(input_s8, filter_kc_f32, bias_s32, output_s8, cols
     Scaling and overflow: every product and partial sum is an integer below
     ``2**24`` in magnitude (:func:`im2col_f32_is_exact` holds for the filter
     and offset), so the float32 sums are exact in any order; then, per
-    output, ``int32(acc) + bias`` modulo 2**32, ``requantize_s32``, output
-    offset and clamp, as :func:`conv_per_channel`.
+    output, ``int32(acc) + bias`` modulo 2**32, then requantization, output
+    offset and clamp by :func:`_requantize_fused` (``multiplier`` and the
+    :func:`requantize_lane_params` arrays, one entry per output channel).
 
     Assumptions: ``filter_kc_f32`` [KH * KW * IC, OC] (the ``[OC, KH, KW,
     IC]`` filter reshaped and transposed); ``cols_f32`` [N * OH * OW, KH *
@@ -556,9 +583,9 @@ def conv_per_channel_gemm_f32(input_s8, filter_kc_f32, bias_s32, output_s8, cols
         acc = acc_f32[q]
         out_row = out2[q]
         for c in range(out_c):
-            total = wrap_i32(np.int64(acc[c]) + np.int64(bias_s32[c]))
-            v = requantize_s32(total, multiplier[c], shift[c], single_rounding) + output_offset
-            out_row[c] = _clamp(v, act_min, act_max)
+            x = wrap_i32(np.int64(acc[c]) + np.int64(bias_s32[c]))
+            out_row[c] = _requantize_fused(x, multiplier[c], left[c], add[c], neg[c], total[c], output_offset,
+                                           act_min, act_max, has_left, single_rounding)
 
 
 @njit

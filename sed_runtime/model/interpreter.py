@@ -308,8 +308,10 @@ def _bind_convolution(m: Model, p: PreparedOp):
         cols = m._new_scratch(pixels * depth, np.float32).reshape(pixels, depth)
         acc = m._new_scratch(pixels * out_c, np.float32).reshape(pixels, out_c)
         weights = np.ascontiguousarray(q["filter_ck"].T, dtype=np.float32)
+        left, add, neg, total, has_left = K.requantize_lane_params(q["multiplier"], q["shift"], m.single_rounding)
         return [(K.conv_per_channel_gemm_f32, (x, weights, q["bias"], out, cols, acc, q["input_offset"],
-                                               q["output_offset"], q["multiplier"], q["shift"], q["k_h"], q["k_w"],
+                                               q["output_offset"], q["multiplier"], left, add, neg, total, has_left,
+                                               q["k_h"], q["k_w"],
                                                q["stride_h"], q["stride_w"], q["dilation_h"], q["dilation_w"],
                                                q["pad_h"], q["pad_w"], q["act_min"], q["act_max"],
                                                m.single_rounding))]
@@ -326,8 +328,9 @@ def _bind_convolution(m: Model, p: PreparedOp):
         cols = m._new_scratch(depth * pixels, dtype).reshape(depth, pixels)
         acc = m._new_scratch(int(np.prod(acc_shape)), dtype).reshape(acc_shape)
         channels = m._new_scratch(out_c * pixels, np.int8).reshape(out_c, pixels)
+        left, add, neg, total, has_left = K.requantize_lane_params(q["multiplier"], q["shift"], m.single_rounding)
         return [(kernel, (x, weights, q["bias"], out, padded, cols, acc, channels, q["input_offset"],
-                          q["output_offset"], q["multiplier"], q["shift"], q["k_h"], q["k_w"],
+                          q["output_offset"], q["multiplier"], left, add, neg, total, has_left, q["k_h"], q["k_w"],
                           q["stride_h"], q["stride_w"], q["dilation_h"], q["dilation_w"], q["pad_h"],
                           q["pad_w"], q["act_min"], q["act_max"], q["im2col_groups"], m.single_rounding))]
     if p.kind == "CONV_2D":
@@ -342,9 +345,11 @@ def _bind_convolution(m: Model, p: PreparedOp):
         def tiled(a):
             return np.ascontiguousarray(np.tile(a, (1,) * (a.ndim - 1) + (out.shape[2],)))
         acc = m._new_scratch(row, np.int32)
+        left, add, neg, total, has_left = K.requantize_lane_params(q["multiplier"], q["shift"], m.single_rounding)
         return [(K.depthwise_conv_per_channel_rows, (x, tiled(q["filter"]), tiled(q["bias"]), out, acc,
                                                      q["input_offset"], q["output_offset"], tiled(q["multiplier"]),
-                                                     tiled(q["shift"]), q["stride_h"], q["dilation_h"],
+                                                     tiled(left), tiled(add), tiled(neg), tiled(total), has_left,
+                                                     q["stride_h"], q["dilation_h"],
                                                      q["dilation_w"], q["pad_h"], q["pad_w"], q["act_min"],
                                                      q["act_max"], m.single_rounding))]
     acc = m._new_scratch(q["filter"].shape[2], np.int32)
