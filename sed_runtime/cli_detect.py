@@ -86,7 +86,9 @@ def _open_recording(path, rate: int, channel="mix", realtime: bool = False):
     """An open FileSource for ``path``; a file without samples is refused like a corrupt one."""
     from sed_runtime.io.sources import FileSource
 
-    source = FileSource(path, rate, channel=channel, realtime=realtime)
+    # A file played in real time is not a device that can run ahead: give it a deep buffer so that a busy
+    # machine delays its samples instead of dropping them (overruns would still be counted and reported).
+    source = FileSource(path, rate, channel=channel, realtime=realtime, buffer_seconds=30.0 if realtime else 2.0)
     with _quiet_c_stderr():
         source.open()
     if source.frames == 0:
