@@ -366,7 +366,7 @@ def train(model, train_set: WindowSet, *, minutes: float, batch: int, seed: int,
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         step += 1
         if step % 500 == 0:
             log(f"step {step} {elapsed / 60:.1f} min loss {np.mean(losses[-500:]):.4f}")

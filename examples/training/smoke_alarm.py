@@ -205,6 +205,8 @@ def main(argv=None) -> int:
     p.add_argument("--test-positives", type=int, default=200, help="held-out synthetic positive scenes")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--fixture", action="store_true", help="tiny run on generated audio (CI)")
+    p.add_argument("--evaluate-only", action="store_true", help="no training: evaluate the model at --out on the "
+                   "test packages (its shipped decision parameters)")
     args = p.parse_args(argv)
     cfg = CONFIG
     work = args.work
@@ -213,6 +215,17 @@ def main(argv=None) -> int:
     log = lambda *a: print(f"[{(time.time() - t_start) / 60:5.1f} min]", *a, flush=True)  # noqa: E731
     rng = np.random.default_rng(args.seed)
 
+    if args.evaluate_only:
+        if args.data is None or not (args.data / "x").is_dir():
+            p.error("--evaluate-only needs --data (the DEST of fetch_training_audio.sh)")
+        test_clips = common.load_sources(args.data, common.TEST_SOURCES, args.test_minutes_per_source, args.seed)
+        common.save_json(work / "data_test.json", common.describe(test_clips))
+        rooms_test = common.make_rooms(20, 2000 + args.seed, rt60_s=(0.2, 1.0),
+                                       dims_m=((3.5, 10.0), (3.0, 8.0), (2.4, 3.5)))
+        evaluate(cfg, args.out, test_clips, rooms_test, common.make_mics(15, 4000 + args.seed), args.seed,
+                 args.test_positives, work)
+        log("evaluated:", work / "test_report.json")
+        return 0
     if args.fixture:
         train_clips, val_clips, test_clips = (_fixture_clips(s, n) for s, n in ((1, "fixture-train"),
                                                                                 (2, "fixture-val"),
@@ -279,20 +292,25 @@ def main(argv=None) -> int:
     write_metadata(args.out, {**read_metadata(args.out).to_dict(), "decision": decision})
     log("shipped decision:", decision)
 
-    # held-out evaluation: test packages, test rooms and mics, another seed
-    test_rng = np.random.default_rng(args.seed + 200)
-    test_items = common.write_negatives(test_clips, work / "eval_test")
-    for cat in ("speech", "music", "ambience"):
-        bgs = [c for c in test_clips if c.category == cat] or test_clips
-        test_items += write_positives(cfg, bgs, rooms_test, mics_test, test_rng, max(1, n_test_pos // 3), 24.0,
-                                      work / "eval_test" / f"pos_{cat}")
-    common.save_json(work / "test_manifest.json", test_items)
-    result = sed_eval(args.out, work / "test_manifest.json", work / "test_report.json")
+    evaluate(cfg, args.out, test_clips, rooms_test, mics_test, args.seed, n_test_pos, work)
     summary = {"train": stats, "pack": report.to_dict(), "decision": decision, "data": data_report,
                "test_report": str(work / "test_report.json"), "minutes_total": round((time.time() - t_start) / 60, 1)}
     common.save_json(work / "summary.json", summary)
     log("done:", json.dumps({k: summary[k] for k in ("train", "decision", "minutes_total")}))
     return 0
+
+
+def evaluate(cfg: ClassConfig, model: Path, test_clips, rooms, mics, seed: int, n_pos: int, work: Path) -> dict:
+    """Held-out evaluation: test packages, test rooms and microphones, another seed; synthetic positives in each
+    category's backgrounds."""
+    test_rng = np.random.default_rng(seed + 200)
+    items = common.write_negatives(test_clips, work / "eval_test")
+    for cat in ("speech", "music", "ambience"):
+        bgs = [c for c in test_clips if c.category == cat] or test_clips
+        items += write_positives(cfg, bgs, rooms, mics, test_rng, max(1, n_pos // 3), 24.0,
+                                 work / "eval_test" / f"pos_{cat}")
+    common.save_json(work / "test_manifest.json", items)
+    return sed_eval(model, work / "test_manifest.json", work / "test_report.json")
 
 
 def choose_threshold(report: dict, default: float) -> float:
