@@ -305,17 +305,23 @@ def test_gate_per_hop_vs_peer_pipeline(per_hop, benchmark):
 
 
 def test_gate_tail_per_hop(per_hop):
-    """p99 / p50 of our per-hop time, in this thread's CPU time.
+    """p99 / p50 of our per-hop time, in this thread's CPU time, per segment, median over segments.
 
     Our own irregular costs (a collection, an event, a buffer growing) count
     fully in CPU time; the time the scheduler hands to other processes on a
     shared machine does not.  The wall-clock p99 is reported beside it.
     """
-    cpu = per_hop["ours_cpu"]
+    cpu = np.asarray(per_hop["ours_cpu"])
+    # The ratio is taken per 30 s segment (1,500 hops: p99 = the 15th largest) and the median over the 20
+    # segments is gated, so a few seconds in which a neighbouring process thrashes the shared caches (which
+    # inflates CPU time too) do not decide the result; a steady tail of our own raises every segment's ratio.
+    segments = [cpu[i:i + SEGMENT_HOPS] for i in range(0, cpu.shape[0], SEGMENT_HOPS)]
+    ratios = [float(np.percentile(seg, 99) / np.median(seg)) for seg in segments if seg.shape[0] >= 100]
+    tail = float(np.median(ratios))
     p50, p99 = float(np.median(cpu)), float(np.percentile(cpu, 99))
-    tail = p99 / p50
     wall = _stats(per_hop["ours"], per_hop["audio_s"])
-    report_gate(f"detector e2e tail: ours p99/p50 per hop {tail:.2f} in thread CPU time (p99 {p99 * 1e6:.0f} us, "
+    report_gate(f"detector e2e tail: ours p99/p50 per hop {tail:.2f} in thread CPU time, median over {len(ratios)} "
+                f"segments (range {min(ratios):.2f}-{max(ratios):.2f}; whole run p99 {p99 * 1e6:.0f} us, "
                 f"p50 {p50 * 1e6:.0f} us; gate <= {GATE_TAIL}); wall clock p99 {wall['p99_us']:.0f} us / p50 "
                 f"{wall['p50_us']:.0f} us = {wall['p99_us'] / wall['p50_us']:.2f}")
     assert tail <= GATE_TAIL, f"ours p99/p50 per hop {tail:.2f} (thread CPU time) exceeds the gate {GATE_TAIL}"
