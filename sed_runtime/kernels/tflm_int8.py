@@ -59,6 +59,9 @@ __all__ = [
     "conv_per_channel_gemm_f32",
     "im2col_padded_shape",
     "im2col_f32_is_exact",
+    "gemm_padded_shape",
+    "gemm_f32_folded_is_exact",
+    "gemm_folded_bias",
     "depthwise_conv_per_channel",
     "depthwise_conv_per_channel_rows",
     "fully_connected",
@@ -371,6 +374,33 @@ def im2col_f32_is_exact(filter_ck: np.ndarray, input_offset: int) -> bool:
     return row_bound <= 2**24
 
 
+def gemm_padded_shape(batches, in_h, in_w, in_c, out_h, out_w, k_h, k_w, stride_h, stride_w, dilation_h,
+                      dilation_w, pad_h, pad_w):
+    """Shape ``[N, Hp, Wp, C]`` of the padded NHWC float32 input of :func:`conv_per_channel_gemm_f32` (plain Python)."""
+    rows = max((out_h - 1) * stride_h + (k_h - 1) * dilation_h + 1, in_h + pad_h)
+    cols = max((out_w - 1) * stride_w + (k_w - 1) * dilation_w + 1, in_w + pad_w)
+    return batches, rows, cols, in_c
+
+
+def gemm_f32_folded_is_exact(filter_ck: np.ndarray) -> bool:
+    """True when float32 sums of ``filter * input`` (int8 input, no offset) are exact integers in any order.
+
+    Every product and partial sum of a row is an integer of magnitude at most
+    ``128 * sum_k |filter[c, k]|``; below ``2**24`` float32 holds all of them
+    exactly, whatever order (or fused multiply-add) a BLAS uses.  Plain
+    Python, evaluated once per layer at bind time.
+    """
+    if filter_ck.size == 0:
+        return True
+    return int(np.abs(filter_ck.astype(np.int64)).sum(axis=1).max()) * 128 <= 2**24
+
+
+def gemm_folded_bias(filter_ck: np.ndarray, bias_s32: np.ndarray, input_offset: int) -> np.ndarray:
+    """``bias + input_offset * sum_k filter[c, k]`` modulo 2**32, as int32 (plain Python, bind time)."""
+    folded = bias_s32.astype(np.int64) + int(input_offset) * filter_ck.astype(np.int64).sum(axis=1)
+    return (((folded + 2**31) & 0xFFFFFFFF) - 2**31).astype(np.int32)
+
+
 @njit(inline="always")
 def _im2col(input_s8, padded, cols, g, input_offset, k_h, k_w, stride_h, stride_w, dilation_h, dilation_w,
             pad_h, pad_w, groups, out_h, out_w):
@@ -531,59 +561,89 @@ def conv_per_channel_im2col_f32(input_s8, filter_ck_f32, bias_s32, output_s8, pa
 
 
 @njit
-def conv_per_channel_gemm_f32(input_s8, filter_kc_f32, bias_s32, output_s8, cols_f32, acc_f32, input_offset,
-                              output_offset, multiplier, left, add, neg, total, has_left, k_h, k_w, stride_h, stride_w, dilation_h, dilation_w,
-                              pad_h, pad_w, act_min, act_max, single_rounding):
+def conv_per_channel_gemm_f32(input_s8, filter_kc_f32, bias_folded_s32, output_s8, padded_f32, cols_f32, acc_f32,
+                              output_offset, multiplier, left, add, neg, total, has_left, k_h, k_w, stride_h,
+                              stride_w, dilation_h, dilation_w, pad_h, pad_w, act_min, act_max, single_rounding):
     """2-D convolution (one group) as a pixel-major im2col and one float32 matrix product, NHWC in and out.
 
     Mirrors: TFLM ``reference_integer_ops::ConvPerChannel`` with ``groups ==
-    1``; the layout suits many input channels (pointwise 1x1 convolutions
-    above all): ``cols_f32[p, k]`` holds, for output pixel ``p``, the patch
-    ``input + input_offset`` in the filter's own order ``k = (ky * k_w + kx)
-    * IC + ic`` (contiguous runs of IC values; 0 for taps outside the image,
-    which TFLM skips), ``acc = cols @ filter_kc`` is ``[pixels, OC]``, already
-    the NHWC order of the output.
+    1``, the input offset folded into the bias:
 
-    Scaling and overflow: every product and partial sum is an integer below
-    ``2**24`` in magnitude (:func:`im2col_f32_is_exact` holds for the filter
-    and offset), so the float32 sums are exact in any order; then, per
-    output, ``int32(acc) + bias`` modulo 2**32, then requantization, output
-    offset and clamp by :func:`_requantize_fused` (``multiplier`` and the
+    1. ``padded_f32[n, y, x, c]`` = ``input`` (no offset) at image row ``y -
+       pad_h`` and column ``x - pad_w``; its border holds the input zero
+       point (``-input_offset``, written once at bind time and never
+       overwritten), so a tap outside the image adds ``w * (zero_point +
+       input_offset) = 0`` to the true sum, exactly as TFLM skips it.
+    2. ``cols_f32[p, k]``: for output pixel ``p`` the patch in the filter's own
+       order ``k = (ky * k_w + kx) * IC + ic`` (runs of ``k_w * IC`` values when
+       ``dilation_w == 1``).  A pointwise layer (1x1, stride 1, no padding)
+       skips both steps: its input converted to float32 is already the
+       ``[pixels, IC]`` matrix, written straight into ``cols_f32``.
+    3. ``acc = cols @ filter_kc`` is ``[pixels, OC]`` (the NHWC output order):
+       ``sum_k w[k, c] * q[k]``.  The true accumulator is that plus
+       ``input_offset * sum_k w[k, c] + bias[c]``, which ``bias_folded_s32``
+       holds (computed at bind time, modulo 2**32).
+
+    Scaling and overflow: every product and partial sum of step 3 is an
+    integer of magnitude at most ``128 * sum_k |w[k, c]| <= 2**24``
+    (:func:`gemm_f32_folded_is_exact`), so the float32 sums are exact in any
+    order; then ``int32(acc) + bias_folded`` modulo 2**32 (the same integer
+    as TFLM's int32 accumulator, addition modulo 2**32 being
+    order-independent), requantization, output offset and clamp by
+    :func:`_requantize_fused` (``multiplier`` and the
     :func:`requantize_lane_params` arrays, one entry per output channel).
 
     Assumptions: ``filter_kc_f32`` [KH * KW * IC, OC] (the ``[OC, KH, KW,
-    IC]`` filter reshaped and transposed); ``cols_f32`` [N * OH * OW, KH *
-    KW * IC]; ``acc_f32`` [N * OH * OW, OC]; ``output_s8`` C-contiguous.
+    IC]`` filter reshaped and transposed); ``padded_f32`` [N, Hp, Wp, IC]
+    with Hp, Wp of :func:`gemm_padded_shape` and its border filled with the
+    input zero point (unused, any shape, for a pointwise layer);
+    ``cols_f32`` [N * OH * OW, KH * KW * IC]; ``acc_f32`` [N * OH * OW, OC];
+    ``input_s8`` and ``output_s8`` C-contiguous.
     """
     batches, in_h, in_w, in_c = input_s8.shape
     _, out_h, out_w, out_c = output_s8.shape
-    off = np.float32(input_offset)
-    p = 0
-    for n in range(batches):
-        for oy in range(out_h):
-            for ox in range(out_w):
-                row = cols_f32[p]
-                for ky in range(k_h):
-                    iy = oy * stride_h - pad_h + dilation_h * ky
-                    for kx in range(k_w):
-                        ix = ox * stride_w - pad_w + dilation_w * kx
-                        start = (ky * k_w + kx) * in_c
-                        dst = row[start:start + in_c]
-                        if iy < 0 or iy >= in_h or ix < 0 or ix >= in_w:
-                            for c in range(in_c):
-                                dst[c] = 0
+    pixels, depth = cols_f32.shape
+    if k_h == 1 and k_w == 1 and stride_h == 1 and stride_w == 1 and pad_h == 0 and pad_w == 0:
+        src = input_s8.reshape(pixels * depth)
+        dst = cols_f32.reshape(pixels * depth)
+        for i in range(pixels * depth):
+            dst[i] = np.float32(src[i])
+    else:
+        run = in_w * in_c
+        for n in range(batches):
+            for y in range(in_h):
+                src = input_s8[n, y].reshape(run)
+                dst = padded_f32[n, y + pad_h, pad_w:pad_w + in_w].reshape(run)
+                for i in range(run):
+                    dst[i] = np.float32(src[i])
+        span = k_w * in_c
+        p = 0
+        for n in range(batches):
+            for oy in range(out_h):
+                for ox in range(out_w):
+                    row = cols_f32[p]
+                    x0 = ox * stride_w
+                    for ky in range(k_h):
+                        prow = padded_f32[n, oy * stride_h + dilation_h * ky]
+                        if dilation_w == 1:
+                            src_run = prow[x0:x0 + k_w].reshape(span)
+                            dst_run = row[ky * span:ky * span + span]
+                            for i in range(span):
+                                dst_run[i] = src_run[i]
                         else:
-                            src = input_s8[n, iy, ix]
-                            for c in range(in_c):
-                                dst[c] = np.float32(src[c]) + off
-                p += 1
+                            for kx in range(k_w):
+                                src_px = prow[x0 + dilation_w * kx]
+                                dst_px = row[(ky * k_w + kx) * in_c:(ky * k_w + kx + 1) * in_c]
+                                for c in range(in_c):
+                                    dst_px[c] = src_px[c]
+                    p += 1
     np.dot(cols_f32, filter_kc_f32, acc_f32)
-    out2 = output_s8.reshape(batches * out_h * out_w, out_c)
-    for q in range(acc_f32.shape[0]):
+    out2 = output_s8.reshape(pixels, out_c)
+    for q in range(pixels):
         acc = acc_f32[q]
         out_row = out2[q]
         for c in range(out_c):
-            x = wrap_i32(np.int64(acc[c]) + np.int64(bias_s32[c]))
+            x = wrap_i32(np.int64(acc[c]) + np.int64(bias_folded_s32[c]))
             out_row[c] = _requantize_fused(x, multiplier[c], left[c], add[c], neg[c], total[c], output_offset,
                                            act_min, act_max, has_left, single_rounding)
 

@@ -278,6 +278,7 @@ def _conv_strategy(m: Model, p: PreparedOp) -> str:
     depth = q["filter_ck"].shape[1]
     pixels = out.shape[0] * out.shape[1] * out.shape[2]
     exact = K.im2col_f32_is_exact(q["filter_ck"], q["input_offset"])
+    folded_exact = K.gemm_f32_folded_is_exact(q["filter_ck"])
     if m.conv_strategy == "direct":
         return "direct"
     if m.conv_strategy == "im2col-int":
@@ -285,12 +286,14 @@ def _conv_strategy(m: Model, p: PreparedOp) -> str:
     if m.conv_strategy == "im2col":
         return "im2col-f32" if exact else "im2col-int"
     if m.conv_strategy == "gemm-nhwc":
-        return "gemm-nhwc" if exact and q["im2col_groups"] == 1 and p.kind == "CONV_2D" else "im2col-int"
+        return "gemm-nhwc" if folded_exact and q["im2col_groups"] == 1 and p.kind == "CONV_2D" else "im2col-int"
     if depth * pixels * 4 + x.size * 4 * q["stride_w"] * 2 > IM2COL_LIMIT_BYTES:
         return "direct"
     in_c = x.shape[3]
     if p.kind == "CONV_2D" and q["im2col_groups"] == 1 and in_c >= 8:
-        return "gemm-nhwc" if exact else "direct"
+        if folded_exact:
+            return "gemm-nhwc"
+        return "direct"
     if p.kind == "DEPTHWISE_CONV_2D" and in_c > 4:
         return "direct"
     return "im2col-f32" if exact else "im2col-int"
@@ -305,11 +308,18 @@ def _bind_convolution(m: Model, p: PreparedOp):
     out_c = q["filter_ck"].shape[0]
     pixels = out.shape[0] * out.shape[1] * out.shape[2]
     if strategy == "gemm-nhwc":
+        pointwise = (q["k_h"], q["k_w"], q["stride_h"], q["stride_w"], q["pad_h"], q["pad_w"]) == (1, 1, 1, 1, 0, 0)
+        padded_shape = (1, 1, 1, 1) if pointwise else K.gemm_padded_shape(
+            *x.shape, out.shape[1], out.shape[2], q["k_h"], q["k_w"], q["stride_h"], q["stride_w"],
+            q["dilation_h"], q["dilation_w"], q["pad_h"], q["pad_w"])
+        padded = m._new_scratch(int(np.prod(padded_shape)), np.float32).reshape(padded_shape)
+        padded[...] = -q["input_offset"]  # the input zero point: a tap there adds nothing (the interior is rewritten)
         cols = m._new_scratch(pixels * depth, np.float32).reshape(pixels, depth)
         acc = m._new_scratch(pixels * out_c, np.float32).reshape(pixels, out_c)
         weights = np.ascontiguousarray(q["filter_ck"].T, dtype=np.float32)
+        bias = K.gemm_folded_bias(q["filter_ck"], q["bias"], q["input_offset"])
         left, add, neg, total, has_left = K.requantize_lane_params(q["multiplier"], q["shift"], m.single_rounding)
-        return [(K.conv_per_channel_gemm_f32, (x, weights, q["bias"], out, cols, acc, q["input_offset"],
+        return [(K.conv_per_channel_gemm_f32, (x, weights, bias, out, padded, cols, acc,
                                                q["output_offset"], q["multiplier"], left, add, neg, total, has_left,
                                                q["k_h"], q["k_w"],
                                                q["stride_h"], q["stride_w"], q["dilation_h"], q["dilation_w"],
