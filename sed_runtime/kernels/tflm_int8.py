@@ -60,6 +60,7 @@ __all__ = [
     "im2col_padded_shape",
     "im2col_f32_is_exact",
     "gemm_padded_shape",
+    "gemm_patch_index",
     "gemm_f32_folded_is_exact",
     "gemm_folded_bias",
     "depthwise_conv_per_channel",
@@ -382,6 +383,23 @@ def gemm_padded_shape(batches, in_h, in_w, in_c, out_h, out_w, k_h, k_w, stride_
     return batches, rows, cols, in_c
 
 
+def gemm_patch_index(padded_shape, out_h, out_w, k_h, k_w, stride_h, stride_w, dilation_h, dilation_w) -> np.ndarray:
+    """Flat ``padded`` position of every ``cols[p, k]`` of :func:`conv_per_channel_gemm_f32`, int32, ``[N * OH * OW * KH * KW * IC]``.
+
+    Plain Python, once per layer at bind time.
+    """
+    batches, rows, width, in_c = padded_shape
+    n = np.arange(batches).reshape(-1, 1, 1, 1, 1, 1)
+    oy = np.arange(out_h).reshape(1, -1, 1, 1, 1, 1)
+    ox = np.arange(out_w).reshape(1, 1, -1, 1, 1, 1)
+    ky = np.arange(k_h).reshape(1, 1, 1, -1, 1, 1)
+    kx = np.arange(k_w).reshape(1, 1, 1, 1, -1, 1)
+    ic = np.arange(in_c).reshape(1, 1, 1, 1, 1, -1)
+    y = oy * stride_h + ky * dilation_h
+    x = ox * stride_w + kx * dilation_w
+    return np.ascontiguousarray(((n * rows + y) * width + x) * in_c + ic, dtype=np.int32).reshape(-1)
+
+
 def gemm_f32_folded_is_exact(filter_ck: np.ndarray) -> bool:
     """True when float32 sums of ``filter * input`` (int8 input, no offset) are exact integers in any order.
 
@@ -561,9 +579,9 @@ def conv_per_channel_im2col_f32(input_s8, filter_ck_f32, bias_s32, output_s8, pa
 
 
 @njit
-def conv_per_channel_gemm_f32(input_s8, filter_kc_f32, bias_folded_s32, output_s8, padded_f32, cols_f32, acc_f32,
-                              output_offset, multiplier, left, add, neg, total, has_left, k_h, k_w, stride_h,
-                              stride_w, dilation_h, dilation_w, pad_h, pad_w, act_min, act_max, single_rounding):
+def conv_per_channel_gemm_f32(input_s8, filter_kc_f32, bias_folded_s32, output_s8, padded_f32, patch_index,
+                              cols_f32, acc_f32, output_offset, multiplier, left, add, neg, total, has_left, pad_h,
+                              pad_w, act_min, act_max, single_rounding):
     """2-D convolution (one group) as a pixel-major im2col and one float32 matrix product, NHWC in and out.
 
     Mirrors: TFLM ``reference_integer_ops::ConvPerChannel`` with ``groups ==
@@ -575,10 +593,12 @@ def conv_per_channel_gemm_f32(input_s8, filter_kc_f32, bias_folded_s32, output_s
        overwritten), so a tap outside the image adds ``w * (zero_point +
        input_offset) = 0`` to the true sum, exactly as TFLM skips it.
     2. ``cols_f32[p, k]``: for output pixel ``p`` the patch in the filter's own
-       order ``k = (ky * k_w + kx) * IC + ic`` (runs of ``k_w * IC`` values when
-       ``dilation_w == 1``).  A pointwise layer (1x1, stride 1, no padding)
-       skips both steps: its input converted to float32 is already the
-       ``[pixels, IC]`` matrix, written straight into ``cols_f32``.
+       order ``k = (ky * k_w + kx) * IC + ic``, gathered in one flat loop
+       through ``patch_index`` (the flat ``padded_f32`` position of every
+       ``cols_f32`` element, :func:`gemm_patch_index`, made at bind time).
+       A pointwise layer (1x1, stride 1, no padding; an empty
+       ``patch_index``) skips both steps: its input converted to float32 is
+       already the ``[pixels, IC]`` matrix, written straight into ``cols_f32``.
     3. ``acc = cols @ filter_kc`` is ``[pixels, OC]`` (the NHWC output order):
        ``sum_k w[k, c] * q[k]``.  The true accumulator is that plus
        ``input_offset * sum_k w[k, c] + bias[c]``, which ``bias_folded_s32``
@@ -596,47 +616,32 @@ def conv_per_channel_gemm_f32(input_s8, filter_kc_f32, bias_folded_s32, output_s
     Assumptions: ``filter_kc_f32`` [KH * KW * IC, OC] (the ``[OC, KH, KW,
     IC]`` filter reshaped and transposed); ``padded_f32`` [N, Hp, Wp, IC]
     with Hp, Wp of :func:`gemm_padded_shape` and its border filled with the
-    input zero point (unused, any shape, for a pointwise layer);
+    input zero point and ``patch_index`` its int32 gather table (both unused,
+    any shape and empty, for a pointwise layer);
     ``cols_f32`` [N * OH * OW, KH * KW * IC]; ``acc_f32`` [N * OH * OW, OC];
     ``input_s8`` and ``output_s8`` C-contiguous.
     """
     batches, in_h, in_w, in_c = input_s8.shape
-    _, out_h, out_w, out_c = output_s8.shape
+    out_c = output_s8.shape[3]
     pixels, depth = cols_f32.shape
-    if k_h == 1 and k_w == 1 and stride_h == 1 and stride_w == 1 and pad_h == 0 and pad_w == 0:
+    cols = cols_f32.reshape(pixels * depth)
+    if patch_index.shape[0] == 0:  # pointwise: the input is the matrix
         src = input_s8.reshape(pixels * depth)
-        dst = cols_f32.reshape(pixels * depth)
         for i in range(pixels * depth):
-            dst[i] = np.float32(src[i])
+            cols[i] = np.float32(src[i])
     else:
+        _, rows, width, _ = padded_f32.shape
+        src = input_s8.reshape(batches * in_h * in_w * in_c)
+        pad = padded_f32.reshape(batches * rows * width * in_c)
         run = in_w * in_c
         for n in range(batches):
             for y in range(in_h):
-                src = input_s8[n, y].reshape(run)
-                dst = padded_f32[n, y + pad_h, pad_w:pad_w + in_w].reshape(run)
+                s0 = (n * in_h + y) * run
+                d0 = ((n * rows + y + pad_h) * width + pad_w) * in_c
                 for i in range(run):
-                    dst[i] = np.float32(src[i])
-        span = k_w * in_c
-        p = 0
-        for n in range(batches):
-            for oy in range(out_h):
-                for ox in range(out_w):
-                    row = cols_f32[p]
-                    x0 = ox * stride_w
-                    for ky in range(k_h):
-                        prow = padded_f32[n, oy * stride_h + dilation_h * ky]
-                        if dilation_w == 1:
-                            src_run = prow[x0:x0 + k_w].reshape(span)
-                            dst_run = row[ky * span:ky * span + span]
-                            for i in range(span):
-                                dst_run[i] = src_run[i]
-                        else:
-                            for kx in range(k_w):
-                                src_px = prow[x0 + dilation_w * kx]
-                                dst_px = row[(ky * k_w + kx) * in_c:(ky * k_w + kx + 1) * in_c]
-                                for c in range(in_c):
-                                    dst_px[c] = src_px[c]
-                    p += 1
+                    pad[d0 + i] = np.float32(src[s0 + i])
+        for i in range(pixels * depth):
+            cols[i] = pad[patch_index[i]]
     np.dot(cols_f32, filter_kc_f32, acc_f32)
     out2 = output_s8.reshape(pixels, out_c)
     for q in range(pixels):

@@ -266,9 +266,10 @@ def _conv_strategy(m: Model, p: PreparedOp) -> str:
     """Which loop nest runs this convolution: ``direct``, ``im2col`` (int32 or float32) or ``gemm-nhwc`` (float32).
 
     All give identical integers; the choice is speed and host scratch.
-    ``auto``: pixel-major im2col + one float32 product (``gemm-nhwc``) for an
-    ungrouped convolution over 8 or more input channels when float32 is
-    exact; channel-major im2col for few channels or groups (micro_speech's
+    ``auto``: pixel-major im2col + one float32 product (``gemm-nhwc``, the
+    input offset folded into the bias) for an ungrouped convolution when
+    float32 is exact, else the direct loops over 8 or more input channels;
+    channel-major im2col for few channels or groups (micro_speech's
     1-channel depthwise layer), float32 when exact, else int32; the direct
     loops (vectorized over channels) for depthwise layers over more than 4
     channels and whenever the scratch would exceed :data:`IM2COL_LIMIT_BYTES`.
@@ -290,9 +291,9 @@ def _conv_strategy(m: Model, p: PreparedOp) -> str:
     if depth * pixels * 4 + x.size * 4 * q["stride_w"] * 2 > IM2COL_LIMIT_BYTES:
         return "direct"
     in_c = x.shape[3]
+    if p.kind == "CONV_2D" and q["im2col_groups"] == 1 and folded_exact:
+        return "gemm-nhwc"
     if p.kind == "CONV_2D" and q["im2col_groups"] == 1 and in_c >= 8:
-        if folded_exact:
-            return "gemm-nhwc"
         return "direct"
     if p.kind == "DEPTHWISE_CONV_2D" and in_c > 4:
         return "direct"
@@ -313,16 +314,17 @@ def _bind_convolution(m: Model, p: PreparedOp):
             *x.shape, out.shape[1], out.shape[2], q["k_h"], q["k_w"], q["stride_h"], q["stride_w"],
             q["dilation_h"], q["dilation_w"], q["pad_h"], q["pad_w"])
         padded = m._new_scratch(int(np.prod(padded_shape)), np.float32).reshape(padded_shape)
+        patch_index = np.zeros(0, np.int32) if pointwise else K.gemm_patch_index(
+            padded_shape, out.shape[1], out.shape[2], q["k_h"], q["k_w"], q["stride_h"], q["stride_w"],
+            q["dilation_h"], q["dilation_w"])
         padded[...] = -q["input_offset"]  # the input zero point: a tap there adds nothing (the interior is rewritten)
         cols = m._new_scratch(pixels * depth, np.float32).reshape(pixels, depth)
         acc = m._new_scratch(pixels * out_c, np.float32).reshape(pixels, out_c)
         weights = np.ascontiguousarray(q["filter_ck"].T, dtype=np.float32)
         bias = K.gemm_folded_bias(q["filter_ck"], q["bias"], q["input_offset"])
         left, add, neg, total, has_left = K.requantize_lane_params(q["multiplier"], q["shift"], m.single_rounding)
-        return [(K.conv_per_channel_gemm_f32, (x, weights, bias, out, padded, cols, acc,
+        return [(K.conv_per_channel_gemm_f32, (x, weights, bias, out, padded, patch_index, cols, acc,
                                                q["output_offset"], q["multiplier"], left, add, neg, total, has_left,
-                                               q["k_h"], q["k_w"],
-                                               q["stride_h"], q["stride_w"], q["dilation_h"], q["dilation_w"],
                                                q["pad_h"], q["pad_w"], q["act_min"], q["act_max"],
                                                m.single_rounding))]
     if strategy in ("im2col-f32", "im2col-int"):
