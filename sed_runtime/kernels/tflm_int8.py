@@ -63,6 +63,7 @@ __all__ = [
     "gemm_patch_index",
     "gemm_f32_folded_is_exact",
     "gemm_folded_bias",
+    "gemm_sum_may_wrap",
     "depthwise_conv_per_channel",
     "depthwise_conv_per_channel_rows",
     "fully_connected",
@@ -400,6 +401,19 @@ def gemm_patch_index(padded_shape, out_h, out_w, k_h, k_w, stride_h, stride_w, d
     return np.ascontiguousarray(((n * rows + y) * width + x) * in_c + ic, dtype=np.int32).reshape(-1)
 
 
+def gemm_sum_may_wrap(filter_ck: np.ndarray, bias_folded_s32: np.ndarray) -> bool:
+    """False when ``sum_k filter[c, k] * q[k] + bias_folded[c]`` stays in int32 range for every int8 ``q``.
+
+    The bound is ``128 * sum_k |filter[c, k]| + |bias_folded[c]|`` per channel;
+    below ``2**31`` the modulo-2**32 wrap of :func:`conv_per_channel_gemm_f32`
+    changes nothing and is skipped.  Plain Python, bind time.
+    """
+    if filter_ck.size == 0:
+        return False
+    bound = 128 * np.abs(filter_ck.astype(np.int64)).sum(axis=1) + np.abs(bias_folded_s32.astype(np.int64))
+    return bool(bound.max() >= 2**31)
+
+
 def gemm_f32_folded_is_exact(filter_ck: np.ndarray) -> bool:
     """True when float32 sums of ``filter * input`` (int8 input, no offset) are exact integers in any order.
 
@@ -581,7 +595,7 @@ def conv_per_channel_im2col_f32(input_s8, filter_ck_f32, bias_s32, output_s8, pa
 @njit
 def conv_per_channel_gemm_f32(input_s8, filter_kc_f32, bias_folded_s32, output_s8, padded_f32, patch_index,
                               cols_f32, acc_f32, output_offset, multiplier, left, add, neg, total, has_left, pad_h,
-                              pad_w, act_min, act_max, single_rounding):
+                              pad_w, act_min, act_max, single_rounding, may_wrap):
     """2-D convolution (one group) as a pixel-major im2col and one float32 matrix product, NHWC in and out.
 
     Mirrors: TFLM ``reference_integer_ops::ConvPerChannel`` with ``groups ==
@@ -609,7 +623,9 @@ def conv_per_channel_gemm_f32(input_s8, filter_kc_f32, bias_folded_s32, output_s
     (:func:`gemm_f32_folded_is_exact`), so the float32 sums are exact in any
     order; then ``int32(acc) + bias_folded`` modulo 2**32 (the same integer
     as TFLM's int32 accumulator, addition modulo 2**32 being
-    order-independent), requantization, output offset and clamp by
+    order-independent; the wrap is skipped unless ``may_wrap``, which
+    :func:`gemm_sum_may_wrap` clears when the sum provably stays in int32
+    range), requantization, output offset and clamp by
     :func:`_requantize_fused` (``multiplier`` and the
     :func:`requantize_lane_params` arrays, one entry per output channel).
 
@@ -648,7 +664,9 @@ def conv_per_channel_gemm_f32(input_s8, filter_kc_f32, bias_folded_s32, output_s
         acc = acc_f32[q]
         out_row = out2[q]
         for c in range(out_c):
-            x = wrap_i32(np.int64(acc[c]) + np.int64(bias_folded_s32[c]))
+            x = np.int64(acc[c]) + np.int64(bias_folded_s32[c])
+            if may_wrap:
+                x = wrap_i32(x)
             out_row[c] = _requantize_fused(x, multiplier[c], left[c], add[c], neg[c], total[c], output_offset,
                                            act_min, act_max, has_left, single_rounding)
 

@@ -326,7 +326,7 @@ def _bind_convolution(m: Model, p: PreparedOp):
         return [(K.conv_per_channel_gemm_f32, (x, weights, bias, out, padded, patch_index, cols, acc,
                                                q["output_offset"], q["multiplier"], left, add, neg, total, has_left,
                                                q["pad_h"], q["pad_w"], q["act_min"], q["act_max"],
-                                               m.single_rounding))]
+                                               m.single_rounding, K.gemm_sum_may_wrap(q["filter_ck"], bias)))]
     if strategy in ("im2col-f32", "im2col-int"):
         padded_shape = K.im2col_padded_shape(*x.shape, out.shape[1], out.shape[2], q["k_h"], q["k_w"],
                                              q["stride_h"], q["stride_w"], q["dilation_h"], q["dilation_w"],
