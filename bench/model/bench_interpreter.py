@@ -55,11 +55,7 @@ N_MFCC_WINDOWS = 20
 
 # Gates measured unmet on the development machine (AMD EPYC Zen 4, 2 vCPUs): each stays a visible xfail with its
 # measured ratio until the engine meets it.  The assertion message carries this run's figure.
-UNMET_ORT = {
-    "ds_cnn_s": "measured 2.20x onnxruntime (ours 124 us, onnxruntime 56 us): four float32 pointwise products "
-                "(9 us each, BLAS at peak), nine requantization passes (about 3.5 us per 8000 outputs in int64 "
-                "lanes) and the channel-major im2col of the first layer (17 us) vs MLAS int8 VNNI kernels",
-}
+UNMET_ORT: dict[str, str] = {}
 
 
 UNMET_TFLM: dict[str, str] = {}
