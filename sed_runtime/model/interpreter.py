@@ -77,6 +77,20 @@ def _aliases(graph: Graph) -> dict[int, int]:
     return out
 
 
+def _entry_point(fn: Callable, args: tuple) -> Callable:
+    """The compiled entry point ``fn`` dispatches these arguments to, or ``fn`` itself (not a Numba dispatcher,
+    JIT disabled, or no overload for exactly these types)."""
+    overloads = getattr(fn, "overloads", None)
+    if not overloads:
+        return fn
+    try:
+        signature = tuple(fn.typeof_pyval(a) for a in args)
+    except Exception:  # noqa: BLE001 - an argument Numba cannot type: keep the dispatcher
+        return fn
+    compiled = overloads.get(signature)
+    return compiled.entry_point if compiled is not None else fn
+
+
 class Model:
     """A loaded int8 model: its graph, its planned arena and its compiled steps.
 
@@ -139,6 +153,7 @@ class Model:
         self._scratch: list[np.ndarray] = []
         self.strategies: dict[int, str] = {}
         self._steps: list[tuple[Callable, tuple]] = []
+        self._direct = False
         for p in self.prepared:
             self._steps.extend(_BIND[p.kind](self, p))
         self.inputs = tuple(_info(graph.tensors[t]) for t in graph.inputs)
@@ -194,6 +209,11 @@ class Model:
             flat[:] = x.reshape(-1)
         for fn, args in self._steps:
             fn(*args)
+        if not self._direct:
+            # Every step's argument types are fixed at bind time, so after the first call (which compiles or
+            # loads each kernel) the steps call the compiled entry points and skip the dispatcher's type lookup.
+            self._steps = [(_entry_point(fn, args), args) for fn, args in self._steps]
+            self._direct = True
         return self._outputs[0] if len(self._outputs) == 1 else self._outputs
 
     def summary(self) -> dict[str, Any]:
