@@ -217,8 +217,8 @@ def stamp_main(argv=None) -> int:
 # ---------------------------------------------------------------------------
 
 def eval_main(argv=None) -> int:
-    """``sed-eval``: score detections against reference annotations (see :mod:`sed_runtime.eval.command`)."""
-    from sed_runtime.eval.command import main
+    """``sed-eval``: score detections against reference annotations (see :mod:`sed_runtime.eval.cli`)."""
+    from sed_runtime.eval.cli import main
 
     return _run(main, argv)
 

@@ -34,7 +34,7 @@ API::
     from sed_runtime.pack import pack
     report = pack("net.onnx", "net_int8.onnx", frontend=spec, labels=["alarm"], window_frames=61,
                   stride_frames=4, decision={"on_threshold": 0.6}, calibration=["a.wav", "b.flac"])
-    print(report.format())
+    summary = report.format()               # drift table: float vs int8 scores per window
 """
 
 from __future__ import annotations

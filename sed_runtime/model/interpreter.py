@@ -13,7 +13,7 @@ Example::
     from sed_runtime import load_model
     model = load_model("micro_speech_quantized.tflite")
     scores = model.invoke(features_s8)      # int8 [1, 4], a view: copy it to keep it
-    print(model.arena_bytes, model.output_quantization)
+    model.arena_bytes, model.output_quantization   # peak activation RAM; real = scale * (q - zero_point)
 """
 
 from __future__ import annotations
