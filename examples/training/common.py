@@ -99,25 +99,47 @@ def to_int16(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x * 32768.0), -32768, 32767).astype(np.int16)
 
 
+def _decoded(data: Path, package: str, flt: str | None, min_s: float) -> list[tuple[str, int, np.ndarray]]:
+    """(relative path, original rate, int16 audio at RATE) of every usable file of a package, decoded once and
+    cached beside the unpacked audio (``DEST/cache16k``)."""
+    tag = package + ("" if flt is None else "_" + flt.replace("!", "not").strip("/").replace("/", "_"))
+    cache = data / "cache16k" / f"{tag}.npz"
+    if cache.exists():
+        z = np.load(cache)
+        bounds = z["bounds"]
+        return [(str(n), int(r), z["audio"][a:b]) for n, r, a, b in zip(z["names"], z["rates"], bounds[:-1], bounds[1:])]
+    out = []
+    for f in _files(data, package, flt):
+        try:
+            x, rate = load_audio(f)
+        except (RuntimeError, sf.LibsndfileError, ValueError):
+            continue
+        if len(x) < min_s * RATE or not np.any(x):
+            continue
+        out.append((str(f.relative_to(data / "x")), int(rate), to_int16(x)))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    bounds = np.cumsum([0] + [len(a) for _, _, a in out])
+    tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, names=np.array([n for n, _, _ in out]), rates=np.array([r for _, r, _ in out], np.int64),
+             bounds=bounds, audio=np.concatenate([a for _, _, a in out]) if out else np.zeros(0, np.int16))
+    tmp.replace(cache)  # atomic: concurrent recipes never read a half-written cache
+    return out
+
+
 def load_sources(data: Path, sources, max_minutes_per_source: float, seed: int, min_s: float = 0.3) -> list[Clip]:
     """Clips of each (package, filter, category), shuffled with ``seed`` and cut at ``max_minutes_per_source``."""
     rng = np.random.default_rng(seed)
     clips = []
     for package, flt, category in sources:
-        files = _files(data, package, flt)
-        rng.shuffle(files)
+        files = _decoded(data, package, flt, min_s)
+        order = rng.permutation(len(files))
         total = 0.0
-        for f in files:
+        for i in order:
             if total >= max_minutes_per_source * 60:
                 break
-            try:
-                x, rate = load_audio(f)
-            except (RuntimeError, sf.LibsndfileError, ValueError):
-                continue
-            if len(x) < min_s * RATE or not np.any(x):
-                continue
-            clips.append(Clip(package, str(f.relative_to(data / "x")), category, int(rate), to_int16(x)))
-            total += len(x) / RATE
+            name, rate, audio = files[i]
+            clips.append(Clip(package, name, category, rate, audio))
+            total += len(audio) / RATE
     return clips
 
 
@@ -228,6 +250,9 @@ class ClassConfig:
     min_active_s: float = 0.19  # a window is positive when the target sounds this long inside it
     decision: dict = field(default_factory=dict)
     snr_db: tuple = (-5.0, 20.0)
+    channels: tuple = (16, 24, 32, 32)  # DS-CNN widths (see build_model)
+    # (out_dir, data dir or None, test clips, test mics, rng) -> extra sed-eval manifest items (held-out report)
+    extra_eval: Callable | None = None
 
 
 def mix_scene(cfg: ClassConfig, bg: np.ndarray, rng, room: np.ndarray | None, mic, level_dbfs: float,
@@ -340,13 +365,32 @@ def build_model(n_mels: int, n_out: int = 1, channels=(16, 24, 32, 32)):
     return Net()
 
 
+def _score_windows(model, train_set: WindowSet, idx: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """Float scores of the windows ``idx`` (eval mode, no gradients)."""
+    import torch
+
+    model.eval()
+    out = np.empty(len(idx), np.float32)
+    with torch.no_grad():
+        for a in range(0, len(idx), chunk):
+            x = torch.from_numpy(train_set.batch(idx[a:a + chunk]).astype(np.float32) / 128.0)[:, None]
+            out[a:a + chunk] = torch.sigmoid(model(x))[:, 0].numpy()
+    model.train()
+    return out
+
+
 def train(model, train_set: WindowSet, *, minutes: float, batch: int, seed: int, lr: float = 3e-3,
-          log=print, checkpoint: Path | None = None) -> dict:
-    """Adam + cosine decay on balanced batches (half positive windows), for ``minutes`` of wall time."""
+          log=print, checkpoint: Path | None = None, threads: int = 0, mine_at=(0.3, 0.55, 0.8),
+          hard_share: float = 0.5) -> dict:
+    """Adam + cosine decay on balanced batches (half positive windows), for ``minutes`` of wall time.
+
+    Hard-negative mining: at each fraction of the budget in ``mine_at`` every negative window is scored, and
+    from then on ``hard_share`` of each batch's negatives comes from the pool of negatives that ever scored
+    above 0.5 (or the top 1 %, whichever is larger): the rare everyday sounds that resemble the target."""
     import torch
 
     torch.manual_seed(seed)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(threads or max(1, os.cpu_count() or 1))
     rng = np.random.default_rng(seed)
     pos = np.flatnonzero((train_set.y == 1) & (train_set.weight > 0))
     neg = np.flatnonzero((train_set.y == 0) & (train_set.weight > 0))
@@ -354,11 +398,25 @@ def train(model, train_set: WindowSet, *, minutes: float, batch: int, seed: int,
     loss_fn = torch.nn.BCEWithLogitsLoss()
     t0, step, losses = time.time(), 0, []
     budget = minutes * 60
+    pending = sorted(mine_at)
+    hard = np.zeros(0, np.int64)
+    mined = []
     model.train()
     while (elapsed := time.time() - t0) < budget:
+        if pending and elapsed >= pending[0] * budget:
+            pending.pop(0)
+            scores = _score_windows(model, train_set, neg)
+            top = max(int(0.01 * len(neg)), int((scores > 0.5).sum()))
+            hard = np.union1d(hard, neg[np.argsort(scores)[::-1][:top]])
+            mined.append({"minute": round(elapsed / 60, 1), "above_0.5": int((scores > 0.5).sum()),
+                          "pool": int(len(hard))})
+            log(f"mined negatives: {mined[-1]}")
         for g in opt.param_groups:
             g["lr"] = lr * 0.5 * (1 + np.cos(np.pi * min(1.0, elapsed / budget)))
-        idx = np.concatenate([rng.choice(pos, batch // 2), rng.choice(neg, batch - batch // 2)])
+        n_neg = batch - batch // 2
+        n_hard = int(hard_share * n_neg) if len(hard) else 0
+        idx = np.concatenate([rng.choice(pos, batch // 2), rng.choice(neg, n_neg - n_hard),
+                              rng.choice(hard, n_hard) if n_hard else np.zeros(0, np.int64)])
         x = torch.from_numpy(train_set.batch(idx).astype(np.float32) / 128.0)[:, None]
         x = x + 0.1 * torch.randn(len(idx), 1, 1, 1)  # small level offsets on top of the audio gains
         y = torch.from_numpy(train_set.y[idx])[:, None]
@@ -373,7 +431,8 @@ def train(model, train_set: WindowSet, *, minutes: float, batch: int, seed: int,
             if checkpoint is not None:
                 torch.save(model.state_dict(), checkpoint)
     model.eval()
-    return {"steps": step, "minutes": round((time.time() - t0) / 60, 2), "final_loss": float(np.mean(losses[-200:]))}
+    return {"steps": step, "minutes": round((time.time() - t0) / 60, 2), "final_loss": float(np.mean(losses[-200:])),
+            "mining": mined}
 
 
 def export_onnx(model, path: Path, window_frames: int, n_mels: int) -> None:
