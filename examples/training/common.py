@@ -105,9 +105,9 @@ def _decoded(data: Path, package: str, flt: str | None, min_s: float) -> list[tu
     tag = package + ("" if flt is None else "_" + flt.replace("!", "not").strip("/").replace("/", "_"))
     cache = data / "cache16k" / f"{tag}.npz"
     if cache.exists():
-        z = np.load(cache)
-        bounds = z["bounds"]
-        return [(str(n), int(r), z["audio"][a:b]) for n, r, a, b in zip(z["names"], z["rates"], bounds[:-1], bounds[1:])]
+        with np.load(cache) as z:  # each z[key] reads the array anew: read each once
+            names, rates, bounds, audio = z["names"], z["rates"], z["bounds"], z["audio"]
+        return [(str(n), int(r), audio[a:b]) for n, r, a, b in zip(names, rates, bounds[:-1], bounds[1:])]
     out = []
     for f in _files(data, package, flt):
         try:
