@@ -181,9 +181,9 @@ def _listen_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="input device: index or part of its name (see --list-devices)")
     p.add_argument("--list-devices", action="store_true", help="list audio input devices and exit")
     p.add_argument("--input", metavar="FILE", help="play FILE through the live path instead of a microphone "
-                   "('demo' = the bundled clip)")
+                   "('demo' = the bundled clip of the model's label, else a keyword clip)")
     p.add_argument("--fallback", metavar="FILE",
-                   help="when no microphone can be opened, play FILE instead ('demo' = the bundled clip)")
+                   help="when no microphone can be opened, play FILE instead ('demo' = as for --input)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--out", metavar="FILE", help="also write events to FILE (.tsv, .csv or .jsonl)")
     p.add_argument("--format", choices=("jsonl", "tsv", "csv"), help="format of --out (default: from its suffix)")
@@ -193,8 +193,13 @@ def _listen_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _demo_path() -> Path:
-    ref = resources.files("sed_runtime") / "data" / DEMO_CLIP
+def _demo_path(labels=()) -> Path:
+    """The bundled clip for the model's first label (``demo_<label>.wav``) when there is one, else the
+    keyword clip."""
+    data = resources.files("sed_runtime") / "data"
+    ref = data / DEMO_CLIP
+    if labels and (data / f"demo_{labels[0]}.wav").is_file():
+        ref = data / f"demo_{labels[0]}.wav"
     with resources.as_file(ref) as path:
         return Path(path)
 
@@ -218,7 +223,7 @@ def _listen(argv) -> int:
     rate = detector.sample_rate_hz
 
     def file_source(name: str):
-        path = _demo_path() if name == "demo" else Path(name)
+        path = _demo_path(detector.labels) if name == "demo" else Path(name)
         return _open_recording(path, rate, realtime=args.realtime)
 
     file_sink = _sink_for(args.out, args.format)  # before the source: an unwritable --out fails first
