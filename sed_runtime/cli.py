@@ -358,6 +358,32 @@ def _frontend_table_bytes(metadata) -> int | None:
     return int(sum(v.nbytes for v in vars(tables).values() if isinstance(v, np.ndarray)))
 
 
+def _frontend_state_bytes(metadata) -> dict | None:
+    """RAM the device needs outside the arena to feed the model, by part, from the metadata's frontend:
+    the sample window, the frontend's working buffers, one frame of features and the feature history that
+    slides by ``stride_frames`` (the arena reuses its input tensor once the first layer has read it)."""
+    try:
+        spec = metadata.frontend_spec
+        frames = int(metadata["window_frames"])
+    except Exception:  # no metadata or no frontend in it
+        return None
+    rate = spec.sample_rate_hz
+    if getattr(spec, "family", "") == "tflm-signal":
+        window = spec.window_samples or round(spec.window_ms * rate / 1000)
+        fft = spec.fft_len or 1 << (window - 1).bit_length()
+        bins = fft // 2 + 1
+        n_out = spec.n_channels
+        # int16 FFT input, complex int16 spectrum, uint32 energies; per channel uint64 accumulators,
+        # uint32 noise estimates, int16 outputs
+        work = 2 * fft + 4 * bins + 4 * bins + (8 + 4 + 2) * (n_out + 1)
+    else:  # cmsis-dsp: arm_mfcc_q15 windows its input in place and needs a q31 complex buffer of fft_len
+        window = spec.window_samples
+        n_out = spec.n_dct or spec.n_mels
+        work = 8 * spec.fft_len + 2 * n_out
+    return {"samples": 2 * window, "frontend_work": work, "feature_history": frames * n_out,
+            "total": 2 * window + work + frames * n_out}
+
+
 def _inspect(argv) -> int:
     from sed_runtime.model.interpreter import load_model
 
@@ -380,6 +406,8 @@ def _inspect(argv) -> int:
     info = model.summary()
     table_bytes = _frontend_table_bytes(model.metadata)
     flash = info["weight_bytes"] + (table_bytes or 0)
+    state = _frontend_state_bytes(model.metadata)
+    ram_total = info["arena_bytes"] + (state["total"] if state else 0)
     per_second = None
     meta = model.metadata
     try:
@@ -393,9 +421,10 @@ def _inspect(argv) -> int:
         targets.append(("custom", _size(args.ram) if args.ram else None, _size(args.flash) if args.flash else None))
     fits = []
     for label, ram, rom in targets:
-        ok = (ram is None or info["arena_bytes"] <= ram) and (rom is None or flash <= rom)
+        ok = (ram is None or ram_total <= ram) and (rom is None or flash <= rom)
         fits.append(dict(target=label, ram_bytes=ram, flash_bytes=rom, fits=ok))
-    info.update(model=str(args.model), table_bytes=table_bytes, flash_bytes=flash,
+    info.update(model=str(args.model), table_bytes=table_bytes, flash_bytes=flash, frontend_state=state,
+                ram_bytes=ram_total,
                 inferences_per_second=per_second,
                 macs_per_second=None if per_second is None else info["macs"] * per_second, targets=fits)
     if args.json:
@@ -424,6 +453,12 @@ def _inspect(argv) -> int:
     family = meta.get("frontend", {}).get("family") if isinstance(meta.get("frontend"), dict) else None
     tables = f"{table_bytes:,} B" if table_bytes is not None else \
         f"not counted for the {family} frontend" if family else "n/a: no frontend in the metadata"
+    if state:
+        print(f"RAM: {ram_total:,} B  (arena {info['arena_bytes']:,} B + frontend state {state['total']:,} B: "
+              f"samples {state['samples']:,}, working buffers {state['frontend_work']:,}, feature history "
+              f"{state['feature_history']:,})")
+    else:
+        print(f"RAM: {ram_total:,} B  (arena only: no frontend in the metadata)")
     print(f"flash: {flash:,} B  (weights {info['weight_bytes']:,} B, frontend tables {tables})")
     rate = "" if per_second is None else f", {info['macs'] * per_second:,.0f} per second of audio " \
         f"({per_second:g} inferences/s)"

@@ -56,3 +56,28 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: cannot read model")
     assert inspect_main([str(MICRO_SPEECH), "--ram", "lots"]) == 1
     assert "is not a byte count" in capsys.readouterr().err
+
+
+def test_ram_counts_frontend_state_beside_the_arena(tmp_path, capsys):
+    """A target fits on RAM only when the arena plus the frontend's state (sample window, arm_mfcc_q15's q31
+    complex buffer, one frame, the feature history) fit: a RAM size between the arena and that sum fails."""
+    metadata = pytest.importorskip("sed_runtime.model.metadata")
+    model = tmp_path / "kws.tflite"
+    shutil.copy(MICRO_SPEECH, model)
+    spec = dict(DEMO_SPEC)
+    metadata.write_metadata(model, {"schema_version": 1, "sample_rate_hz": 16000, "frontend": spec,
+                                    "window_frames": 49, "stride_frames": 4,
+                                    "labels": ["silence", "unknown", "yes", "no"]})
+    assert inspect_main([str(model), "--json", "--ram", "6000"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    n_out = spec.get("n_dct") or spec["n_mels"]
+    state = info["frontend_state"]
+    assert state == {"samples": 2 * spec["window_samples"], "frontend_work": 8 * spec["fft_len"] + 2 * n_out,
+                     "feature_history": 49 * n_out, "total": state["samples"] + state["frontend_work"]
+                     + state["feature_history"]}
+    assert info["ram_bytes"] == info["arena_bytes"] + state["total"]
+    assert info["arena_bytes"] <= 6000 < info["ram_bytes"]
+    assert info["targets"][0]["fits"] is False  # the arena alone would fit 6000 B
+    assert inspect_main([str(model), "--ram", str(info["ram_bytes"])]) == 0
+    custom = [line for line in capsys.readouterr().out.splitlines() if line.startswith("custom (")]
+    assert len(custom) == 1 and custom[0].endswith(": fits")  # exactly the sum fits
