@@ -31,19 +31,32 @@ from common import RATE, SPEC, ClassConfig  # noqa: E402
 THRESHOLDS = "0.5,0.6,0.7,0.8,0.85,0.9,0.93,0.95,0.96,0.97,0.98,0.985,0.99,0.995"
 
 
+def _resampled_copy(x: np.ndarray, rng, factors=(0.8, 1.25)) -> np.ndarray:
+    """``x`` played faster or slower (pitch and tempo together, like tape): other voices, other tunings."""
+    from scipy import signal
+
+    r = rng.uniform(*factors)
+    up = 100
+    down = int(round(up * r))
+    return signal.resample_poly(x, up, down).astype(np.float32) if down != up else x
+
+
 def build_windows(cfg: ClassConfig, clips, rooms, mics, rng, n_pos: int, n_hard: int, scene_s: float,
-                  neg_level_db=(-45, -12)):
-    """Negatives (every clip, random mic and level), positive scenes and synthetic hard-negative scenes."""
+                  neg_level_db=(-45, -12), perturbed_share: float = 0.0):
+    """Negatives (every clip, random mic and level; ``perturbed_share`` of them also as a copy played 0.8-1.25x
+    as fast), positive scenes and synthetic hard-negative scenes."""
     from scipy import signal
 
     ws = common.WindowSet(cfg.window_frames)
     for c in clips:  # real negatives, each through a random microphone at a random level
-        x = c.audio.astype(np.float32) / 32768
-        if rng.random() < 0.8:
-            x = signal.sosfilt(mics[rng.integers(len(mics))], x).astype(np.float32)
-        if common.rms(x) > 1e-5:
-            x = common.scale_to_dbfs(x, rng.uniform(*neg_level_db))
-        ws.add(common.features(common.to_int16(x)), None, cfg.stride_frames, 0)
+        x0 = c.audio.astype(np.float32) / 32768
+        copies = [x0] + ([_resampled_copy(x0, rng)] if rng.random() < perturbed_share else [])
+        for x in copies:
+            if rng.random() < 0.8:
+                x = signal.sosfilt(mics[rng.integers(len(mics))], x).astype(np.float32)
+            if common.rms(x) > 1e-5:
+                x = common.scale_to_dbfs(x, rng.uniform(*neg_level_db))
+            ws.add(common.features(common.to_int16(x)), None, cfg.stride_frames, 0)
     for k in range(n_pos + n_hard):
         bg = common.background(clips, scene_s, rng)
         room = rooms[rng.integers(len(rooms))] if rng.random() < 0.85 else None
@@ -152,6 +165,10 @@ def run(cfg: ClassConfig, description: str, argv=None) -> int:
     p.add_argument("--test-minutes-per-source", type=float, default=120.0, help="held-out audio per package")
     p.add_argument("--positives", type=int, default=4000, help="positive training scenes")
     p.add_argument("--test-positives", type=int, default=210, help="held-out synthetic positive scenes")
+    p.add_argument("--perturbed-negatives", type=float, default=0.5, metavar="SHARE",
+                   help="share of real negative clips also used played 0.8-1.25x as fast (0: none)")
+    p.add_argument("--init", type=Path, help="start from these weights (a previous run's model.pt) instead of "
+                   "random ones: a shorter second round with new data")
     p.add_argument("--threads", type=int, default=0, help="PyTorch threads (0: all cores)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--fixture", action="store_true", help="tiny run on generated audio (CI)")
@@ -196,14 +213,20 @@ def run(cfg: ClassConfig, description: str, argv=None) -> int:
     log("data:", json.dumps({k: [(r["package"], r["category"], r["minutes"]) for r in v]
                              for k, v in data_report.items()}))
 
-    train_set = build_windows(cfg, train_clips, rooms_train, mics_train, rng, n_pos, n_hard, scene_s)
+    train_set = build_windows(cfg, train_clips, rooms_train, mics_train, rng, n_pos, n_hard, scene_s,
+                              perturbed_share=args.perturbed_negatives)
     log(f"training windows: {len(train_set.y)} ({int(train_set.y.sum())} positive, "
         f"{int((train_set.weight == 0).sum())} ambiguous, not scored)")
 
     import torch
     model = common.build_model(SPEC.n_mels, channels=cfg.channels)
+    if args.init is not None:
+        model.load_state_dict(torch.load(args.init))
+        log("initial weights:", args.init.name)
+    # from previous weights: a lower rate, and mining from the start (the model already knows the easy cases)
+    schedule = {"lr": 1e-3, "mine_at": (0.0, 0.3, 0.6)} if args.init is not None else {}
     stats = common.train(model, train_set, minutes=args.train_minutes, batch=64 if args.fixture else 128,
-                         seed=args.seed, log=log, checkpoint=work / "model.pt", threads=args.threads)
+                         seed=args.seed, log=log, checkpoint=work / "model.pt", threads=args.threads, **schedule)
     torch.save(model.state_dict(), work / "model.pt")
     log("trained:", stats)
     float_path = work / "float.onnx"
