@@ -600,6 +600,7 @@ def _config():
     return common.ClassConfig(
         label=LABEL, generate=generate, hard_negatives=hard_negatives, window_frames=100, stride_frames=8,
         min_active_s=0.4, channels=(16, 32, 48, 48), extra_eval=real_clip_scenes,
+        min_duration_choices_ms=(384, 1024, 2048),  # the validation packages choose
         decision={"on_threshold": 0.8, "off_threshold": 0.5, "smoothing_ms": 384, "min_duration_ms": 384,
                   "merge_gap_ms": 4000, "refractory_ms": 0},
     )

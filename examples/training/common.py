@@ -251,6 +251,7 @@ class ClassConfig:
     decision: dict = field(default_factory=dict)
     snr_db: tuple = (-5.0, 20.0)
     channels: tuple = (16, 24, 32, 32)  # DS-CNN widths (see build_model)
+    min_duration_choices_ms: tuple = ()  # minimum event durations tried on the validation packages
     # (out_dir, data dir or None, test clips, test mics, rng) -> extra sed-eval manifest items (held-out report)
     extra_eval: Callable | None = None
 

@@ -126,13 +126,37 @@ def evaluate(cfg: ClassConfig, model: Path, test_clips, rooms, mics, seed: int, 
     return sed_eval(model, work / "test_manifest.json", work / "test_report.json")
 
 
-def choose_threshold(report: dict, default: float) -> float:
-    """The lowest swept threshold with no false alarm on the validation negatives (else the highest swept)."""
-    rows = (report.get("operating_points") or {}).get("rows", [])
-    clean = [r["threshold"] for r in rows if r["fa_count"] == 0]
-    if clean:
-        return round(float(min(clean)), 3)
-    return round(float(max((r["threshold"] for r in rows), default=default)), 3)
+def decide(cfg: ClassConfig, model: Path, val_clips, rooms, mics, seed: int, n_pos: int, work: Path, log) -> dict:
+    """Sweep on-thresholds for each minimum event duration in ``cfg.min_duration_choices_ms`` on the validation
+    packages (real negatives + synthetic positives in their backgrounds) and stamp the chosen decision into
+    ``model``: among operating points with recall >= 0.9 (if any), the fewest false alarms, then the highest
+    recall, then the shorter minimum duration and the lower threshold."""
+    val_rng = np.random.default_rng(seed + 100)
+    val_items = common.write_negatives(val_clips, work / "eval_val")
+    val_items += write_positives(cfg, val_clips, rooms, mics, val_rng, max(2, n_pos // 4), 24.0,
+                                 work / "eval_val" / "pos")
+    common.save_json(work / "val_manifest.json", val_items)
+    candidates, sweeps = [], {}
+    for min_ms in cfg.min_duration_choices_ms or (cfg.decision["min_duration_ms"],):
+        override = work / f"val_decision_{int(min_ms)}.json"
+        override.write_text(json.dumps({"min_duration_ms": min_ms}))
+        rep = sed_eval(model, work / "val_manifest.json", work / f"val_report_{int(min_ms)}.json",
+                       ["--thresholds", THRESHOLDS, "--decision", str(override)])
+        sweeps[min_ms] = rep
+        for r in rep["operating_points"]["rows"]:
+            recall = r["recall"] or 0.0
+            candidates.append((recall < 0.9, r["fa_count"], -recall, min_ms, r["threshold"]))
+    _, fa, neg_recall, min_ms, threshold = min(candidates)
+    (work / "val_report.json").write_text(json.dumps(sweeps[min_ms], indent=2) + "\n")
+    common.save_json(work / "val_choice.json", {"candidates": sorted(candidates), "chosen": {
+        "min_duration_ms": min_ms, "on_threshold": threshold, "fa_count": fa, "recall": -neg_recall}})
+    threshold = round(float(threshold), 3)
+    decision = {**cfg.decision, "on_threshold": threshold, "min_duration_ms": min_ms,
+                "off_threshold": round(min(cfg.decision["off_threshold"], threshold - 0.1), 3)}
+    from sed_runtime.model.metadata import read_metadata, write_metadata
+    write_metadata(model, {**read_metadata(model).to_dict(), "decision": decision})
+    log(f"validation: {fa} false alarms, recall {-neg_recall:.3f} (synthetic); shipped decision: {decision}")
+    return decision
 
 
 def fixture_clips(seed: int, name: str):
@@ -172,6 +196,8 @@ def run(cfg: ClassConfig, description: str, argv=None) -> int:
     p.add_argument("--threads", type=int, default=0, help="PyTorch threads (0: all cores)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--fixture", action="store_true", help="tiny run on generated audio (CI)")
+    p.add_argument("--decide-only", action="store_true", help="no training: choose the decision of the model at "
+                   "--out on the validation packages, stamp it, then evaluate on the test packages")
     p.add_argument("--evaluate-only", action="store_true", help="no training: evaluate the model at --out on the "
                    "test packages (its shipped decision parameters)")
     args = p.parse_args(argv)
@@ -181,6 +207,22 @@ def run(cfg: ClassConfig, description: str, argv=None) -> int:
     log = lambda *a: print(f"[{(time.time() - t_start) / 60:5.1f} min]", *a, flush=True)  # noqa: E731
     rng = np.random.default_rng(args.seed)
 
+    if args.decide_only:
+        if args.data is None or not (args.data / "x").is_dir():
+            p.error("--decide-only needs --data (the DEST of fetch_training_audio.sh)")
+        val_clips = common.load_sources(args.data, common.VALIDATION_SOURCES, args.minutes_per_source, args.seed)
+        test_clips = common.load_sources(args.data, common.TEST_SOURCES, args.test_minutes_per_source, args.seed)
+        decision = decide(cfg, args.out, val_clips, common.make_rooms(60, 1000 + args.seed),
+                          common.make_mics(40, 3000 + args.seed), args.seed, args.test_positives, work, log)
+        rooms_test, mics_test = test_rooms_and_mics(args.seed)
+        evaluate(cfg, args.out, test_clips, rooms_test, mics_test, args.seed, args.test_positives, work, args.data)
+        summary_path = work / "summary.json"
+        if summary_path.exists():
+            summary = json.loads(summary_path.read_text())
+            summary["decision"] = decision
+            common.save_json(summary_path, summary)
+        log("decided and evaluated:", work / "test_report.json")
+        return 0
     if args.evaluate_only:
         if args.data is None or not (args.data / "x").is_dir():
             p.error("--evaluate-only needs --data (the DEST of fetch_training_audio.sh)")
@@ -248,19 +290,8 @@ def run(cfg: ClassConfig, description: str, argv=None) -> int:
                   description=description)
     log(report.format())
 
-    # threshold from the validation packages (never from the test packages)
-    val_rng = np.random.default_rng(args.seed + 100)
-    val_items = common.write_negatives(val_clips, work / "eval_val")
-    val_items += write_positives(cfg, val_clips, rooms_train, mics_train, val_rng, max(2, n_test_pos // 4),
-                                 24.0, work / "eval_val" / "pos")
-    common.save_json(work / "val_manifest.json", val_items)
-    sweep = sed_eval(args.out, work / "val_manifest.json", work / "val_report.json", ["--thresholds", THRESHOLDS])
-    threshold = choose_threshold(sweep, cfg.decision["on_threshold"])
-    decision = {**cfg.decision, "on_threshold": threshold,
-                "off_threshold": round(min(cfg.decision["off_threshold"], threshold - 0.1), 3)}
-    from sed_runtime.model.metadata import read_metadata, write_metadata
-    write_metadata(args.out, {**read_metadata(args.out).to_dict(), "decision": decision})
-    log("shipped decision:", decision)
+    # decision from the validation packages (never from the test packages)
+    decision = decide(cfg, args.out, val_clips, rooms_train, mics_train, args.seed, n_test_pos, work, log)
 
     evaluate(cfg, args.out, test_clips, rooms_test, mics_test, args.seed, n_test_pos, work,
              None if args.fixture else args.data)

@@ -118,6 +118,8 @@ CONFIG = ClassConfig(
     # a 2.56 s window holds a whole T3 triplet (2.5 s) or a T4 burst with its silence around it
     label=LABEL, generate=generate, hard_negatives=hard_negatives, window_frames=160, stride_frames=12,
     min_active_s=0.19, channels=(16, 32, 32, 48),
+    # alarms sound for minutes (a T3 cycle is 4 s): the validation packages choose among these
+    min_duration_choices_ms=(960, 1920, 3840),
     # alarms sound for minutes: an event needs 1 s of smoothed score above the threshold
     decision={"on_threshold": 0.8, "off_threshold": 0.5, "smoothing_ms": 576, "min_duration_ms": 960,
               "merge_gap_ms": 6000, "refractory_ms": 0},
