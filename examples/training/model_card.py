@@ -43,7 +43,7 @@ def _rates(rates) -> str:
 
 def data_table(data: dict) -> str:
     rows = ["| split | package | category | minutes | original rates (Hz) | license |", "|---|---|---|---:|---|---|"]
-    names = {"train": "train", "validation": "validation (threshold only)", "test": "test (held out)"}
+    names = {"train": "train", "validation": "validation (decision only)", "test": "test (held out)"}
     for split in ("train", "validation", "test"):
         for r in data.get(split, []):
             rows.append(f"| {names[split]} | {r['package']} | {r['category']} | {r['minutes']:.1f} | "
