@@ -290,14 +290,14 @@ def _listen(argv) -> int:
             device_error = exc
     finally:
         emit(detector.flush())
+        if file_sink is not None:
+            file_sink.close()  # every event is on disk before the device is touched again
         try:
             source.__exit__(None, None, None)
         finally:
             quiet.close()
         if view is not None:
             view.draw(-120.0, last_scores, seen / rate, source.overruns, force=True)
-        if file_sink is not None:
-            file_sink.close()
     summary = source.overrun_summary()
     if summary:
         print(f"warning: {summary}", file=sys.stderr)

@@ -4,8 +4,11 @@ Set before any test module imports Numba.  The separate cache keeps
 bounds-checked machine code out of the cache the benchmarks use.
 """
 
+import importlib
 import os
 from pathlib import Path
+
+import pytest
 
 if "NUMBA_BOUNDSCHECK" not in os.environ and os.environ.get("NUMBA_DISABLE_JIT") != "1":
     os.environ["NUMBA_BOUNDSCHECK"] = "1"
@@ -24,3 +27,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def oracle(name: str):
+    """Import a reference package the tests compare against (sed_eval, psds_eval): skipped when it is missing,
+    except with SED_REQUIRE_ORACLES=1 (CI), where a missing oracle fails instead of passing unnoticed."""
+    if os.environ.get("SED_REQUIRE_ORACLES") == "1":
+        return importlib.import_module(name)
+    return pytest.importorskip(name)

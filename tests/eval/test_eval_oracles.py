@@ -19,6 +19,7 @@ import math
 from pathlib import Path
 
 import pytest
+from conftest import oracle
 
 from _eval_cases import (
     EVENT_CONFIGS, SEGMENT_CONFIGS, assert_same, case_digest, events, psds_case, psds_eval_results, sed_eval_case,
@@ -88,14 +89,14 @@ def test_equals_stored_psds_eval_results(entry):
 
 
 def test_live_sed_eval():
-    pytest.importorskip("sed_eval")
+    oracle("sed_eval")
     for seed in LIVE_SED_EVAL_SEEDS:
         case = sed_eval_case(seed)
         assert_same(sed_eval_results(case), ours(case), f"seed {seed}")
 
 
 def test_live_psds_eval():
-    pytest.importorskip("psds_eval")
+    oracle("psds_eval")
     for seed in LIVE_PSDS_SEEDS:
         case = psds_case(seed)
         check_psds(psds_eval_results(case), ours_psds(case))
@@ -111,7 +112,7 @@ def test_leftovers_decide_substitutions():
     estimated = [LabeledEvent(1.05, 2.05, "A"), LabeledEvent(1.3, 2.2, "B")]
     counts = count_events(reference, estimated, ["A", "B"])
     assert (counts.n_tp, counts.n_subs, counts.n_fp, counts.n_fn) == (1, 1, 0, 0)
-    sed_eval = pytest.importorskip("sed_eval")
+    sed_eval = oracle("sed_eval")
     import dcase_util
 
     def box(rows):
