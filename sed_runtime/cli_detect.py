@@ -18,6 +18,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from importlib import resources
@@ -204,11 +205,22 @@ def _demo_path(labels=()) -> Path:
         return Path(path)
 
 
+def _take_ctrl_c() -> None:
+    """Ctrl-C (SIGINT) ends listening even when the parent left it ignored or blocked (a child inherits both):
+    restore Python's handler and unblock the signal in this thread before the audio threads start."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # embedded in another program's worker thread: its signals are its own
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def _listen(argv) -> int:
     from sed_runtime.io.sinks import JsonlSink
     from sed_runtime.io.sources import MicrophoneSource, list_devices
 
     args = _listen_parser().parse_args(argv)
+    _take_ctrl_c()
     if args.list_devices:
         with _quiet_c_stderr(not args.debug):  # ALSA's complaints about absent cards while PortAudio looks
             devices = list_devices()
